@@ -1,0 +1,193 @@
+"""Character and word error rates, and a character diff for display.
+
+``cer`` and ``wer`` are Levenshtein distances (``editdistance``) divided by the
+length of the reference, in characters or in whitespace-separated words.
+Strings are compared exactly as given (no case folding, no whitespace
+normalisation); normalise before calling if you want that.
+
+An empty reference has no length to divide by. We define: the error rate is
+0.0 when the hypothesis is empty too, and 1.0 otherwise (everything the
+recogniser produced is wrong, but a single line never counts more than 100%).
+Corpus-level figures (:func:`aggregate`) divide total edits by total reference
+length instead, so there an empty reference adds its insertions to the edits.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Iterable
+
+import editdistance
+import numpy as np
+
+#: Above this many DP cells :func:`char_diff` falls back to difflib (not minimal).
+MAX_DIFF_CELLS = 16_000_000
+
+OPS = ("equal", "replace", "delete", "insert")
+
+
+def _rate(edits: int, ref_len: int, hyp_len: int) -> float:
+    if ref_len == 0:
+        return 0.0 if hyp_len == 0 else 1.0
+    return edits / ref_len
+
+
+def char_edits(ref: str, hyp: str) -> int:
+    """Levenshtein distance between two strings, in characters."""
+    return int(editdistance.eval(ref, hyp))
+
+
+def word_edits(ref: str, hyp: str) -> int:
+    """Levenshtein distance between the whitespace-separated words of two strings."""
+    return int(editdistance.eval(ref.split(), hyp.split()))
+
+
+def cer(ref: str, hyp: str) -> float:
+    """Character error rate: edits / len(ref). Empty ref: 0.0 if hyp empty else 1.0."""
+    return _rate(char_edits(ref, hyp), len(ref), len(hyp))
+
+
+def wer(ref: str, hyp: str) -> float:
+    """Word error rate over whitespace-separated words; empty ref as in :func:`cer`."""
+    return _rate(word_edits(ref, hyp), len(ref.split()), len(hyp.split()))
+
+
+@dataclass(frozen=True)
+class Score:
+    """Corpus-level error rates: total edits over total reference length."""
+
+    lines: int
+    chars: int
+    char_edits: int
+    words: int
+    word_edits: int
+    exact: int  # lines read exactly right
+
+    @property
+    def cer(self) -> float:
+        return _rate(self.char_edits, self.chars, self.char_edits)
+
+    @property
+    def wer(self) -> float:
+        return _rate(self.word_edits, self.words, self.word_edits)
+
+    @property
+    def line_accuracy(self) -> float:
+        return self.exact / self.lines if self.lines else 0.0
+
+
+def aggregate(pairs: Iterable[tuple[str, str]]) -> Score:
+    """Score many (ref, hyp) pairs at once: CER = total char edits / total ref chars."""
+    n = chars = cedits = words = wedits = exact = 0
+    for ref, hyp in pairs:
+        n += 1
+        chars += len(ref)
+        cedits += char_edits(ref, hyp)
+        words += len(ref.split())
+        wedits += word_edits(ref, hyp)
+        exact += ref == hyp
+    return Score(n, chars, cedits, words, wedits, exact)
+
+
+def char_diff(ref: str, hyp: str) -> list[tuple[str, str, str]]:
+    """A minimal character alignment of ``hyp`` against ``ref``, as runs.
+
+    Returns ``[(op, ref_text, hyp_text), ...]`` with ``op`` one of
+    ``"equal"``, ``"replace"`` (ref_text read as hyp_text), ``"delete"``
+    (ref_text missing from hyp, hyp_text == "") and ``"insert"`` (hyp_text
+    not in ref, ref_text == ""). Concatenating the ref_texts gives ``ref``,
+    the hyp_texts give ``hyp``. Replace runs pair characters one to one, so
+    the edited characters (see :func:`diff_edits`) add up to the Levenshtein
+    distance. Adjacent runs of the same op are merged. Inputs longer than
+    ``MAX_DIFF_CELLS`` allows fall back to difflib, which is not minimal.
+    """
+    # common prefix and suffix never need the DP
+    p = 0
+    while p < len(ref) and p < len(hyp) and ref[p] == hyp[p]:
+        p += 1
+    s = 0
+    while s < len(ref) - p and s < len(hyp) - p and ref[-1 - s] == hyp[-1 - s]:
+        s += 1
+    a, b = ref[p : len(ref) - s], hyp[p : len(hyp) - s]
+    steps: list[tuple[str, str, str]] = [("equal", ref[:p], hyp[:p])] if p else []
+    if (len(a) + 1) * (len(b) + 1) > MAX_DIFF_CELLS:
+        steps += _difflib_steps(a, b)
+    else:
+        steps += _levenshtein_steps(a, b)
+    if s:
+        steps.append(("equal", ref[len(ref) - s :], hyp[len(hyp) - s :]))
+    return _merge(steps)
+
+
+def _levenshtein_steps(a: str, b: str) -> list[tuple[str, str, str]]:
+    n, m = len(a), len(b)
+    if n == 0 or m == 0:
+        out = []
+        if n:
+            out.append(("delete", a, ""))
+        if m:
+            out.append(("insert", "", b))
+        return out
+    bv = np.frombuffer(b.encode("utf-32-le"), dtype=np.uint32)
+    av = np.frombuffer(a.encode("utf-32-le"), dtype=np.uint32)
+    d = np.empty((n + 1, m + 1), dtype=np.int32)
+    d[0] = np.arange(m + 1)
+    j = np.arange(m + 1, dtype=np.int32)
+    for i in range(1, n + 1):
+        prev = d[i - 1]
+        t = np.empty(m + 1, dtype=np.int32)
+        t[0] = i
+        cost = (bv != av[i - 1]).astype(np.int32)
+        t[1:] = np.minimum(prev[1:] + 1, prev[:-1] + cost)
+        # insertions along the row: d[i][j] = min_k<=j (t[k] + j - k)
+        d[i] = np.minimum.accumulate(t - j) + j
+    # backtrace from the end, preferring match/replace, then delete, then insert
+    out: list[tuple[str, str, str]] = []
+    i, k = n, m
+    while i > 0 or k > 0:
+        if i > 0 and k > 0:
+            same = a[i - 1] == b[k - 1]
+            if d[i, k] == d[i - 1, k - 1] + (0 if same else 1):
+                out.append(("equal" if same else "replace", a[i - 1], b[k - 1]))
+                i, k = i - 1, k - 1
+                continue
+        if i > 0 and d[i, k] == d[i - 1, k] + 1:
+            out.append(("delete", a[i - 1], ""))
+            i -= 1
+        else:
+            out.append(("insert", "", b[k - 1]))
+            k -= 1
+    out.reverse()
+    return out
+
+
+def _difflib_steps(a: str, b: str) -> list[tuple[str, str, str]]:
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        out.append((op, a[i1:i2], b[j1:j2]))
+    return out
+
+
+def _merge(steps: list[tuple[str, str, str]]) -> list[tuple[str, str, str]]:
+    merged: list[list[str]] = []
+    for op, r, h in steps:
+        if not r and not h:
+            continue
+        if merged and merged[-1][0] == op:
+            merged[-1][1] += r
+            merged[-1][2] += h
+        else:
+            merged.append([op, r, h])
+    return [(op, r, h) for op, r, h in merged]
+
+
+def diff_edits(diff: list[tuple[str, str, str]]) -> int:
+    """Number of character edits a :func:`char_diff` result stands for."""
+    total = 0
+    for op, r, h in diff:
+        if op == "replace":
+            total += max(len(r), len(h))
+        elif op in ("delete", "insert"):
+            total += len(r) + len(h)
+    return total
