@@ -1,0 +1,346 @@
+"""The command line: ``python -m htr <command> ...``.
+
+A thin view over the library. Heavy modules (TensorFlow, EasyOCR, Pillow) are
+imported only inside the command that needs them, so ``--help`` is instant.
+
+Error contract (other tools rely on it): a problem with one input prints
+``error: <path>: <reason>`` on stderr, the other inputs are still processed,
+and the exit status is 2 at the end; an engine that cannot run prints
+``error: <engine>: <reason>`` and exits 2. Never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+
+#: Kept here (not imported from :mod:`htr.engines`) so that ``--help`` does not
+#: import the engines; a test checks it matches ``htr.engines.ENGINE_NAMES``.
+ENGINE_CHOICES = ("easter2", "easyocr", "tesseract")
+LAYOUTS = ("auto", "line", "page")
+
+#: Subcommands that hand their whole argument list to ``<module>.main(argv)``.
+#: Add an entry here to wire a new one (e.g. ``"evaluate": "htr.evaluate"``).
+DELEGATED = {
+    "train": ("htr.train", "train Easter2 weights (see `python -m htr train --help`)"),
+}
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+# --------------------------------------------------------------------------
+# output helpers
+
+
+def _err(subject: str, reason: str) -> None:
+    """Print ``error: <subject>: <reason>`` on stderr (one line)."""
+    reason = " ".join(str(reason).split()) or "unknown error"
+    print(f"error: {subject}: {reason}", file=sys.stderr, flush=True)
+
+
+def _exc_reason(exc: BaseException, subject: str) -> str:
+    """The message of an htr error without a leading ``<subject>: `` (it is added back)."""
+    msg = str(exc)
+    prefix = f"{subject}: "
+    return msg[len(prefix):] if msg.startswith(prefix) else msg
+
+
+def _internal(exc: BaseException) -> str:
+    return f"internal error: {type(exc).__name__}: {exc}"
+
+
+# --------------------------------------------------------------------------
+# recognize
+
+
+def choose_layout(shape: tuple[int, ...]) -> str:
+    """``'page'`` for an image that looks like a page, else ``'line'``.
+
+    A text line is much wider than high; a page (or a block of several lines)
+    is tall. IAM line crops are at most a few hundred pixels high.
+    """
+    h, w = int(shape[0]), int(shape[1])
+    return "page" if h > 400 and w < 4 * h else "line"
+
+
+def _engine_kwargs(args: argparse.Namespace) -> dict:
+    kw = {}
+    if args.weights is not None:
+        kw["weights"] = args.weights
+    if args.decoder is not None:
+        kw["decoder"] = args.decoder
+    return kw
+
+
+def _open_engine(name: str, kwargs: dict):
+    """Build and check one engine; returns (engine, None) or (None, reason)."""
+    from htr.errors import HTRError
+
+    try:
+        from htr.engines import get_engine
+
+        engine = get_engine(name, **kwargs)
+        ok, reason = engine.availability()
+    except HTRError as exc:
+        return None, _exc_reason(exc, name)
+    except ImportError as exc:
+        return None, f"cannot be loaded ({type(exc).__name__}: {exc})"
+    except Exception as exc:  # noqa: BLE001 - the contract is: never a traceback
+        return None, _internal(exc)
+    if not ok:
+        return None, reason or "not available"
+    return engine, None
+
+
+def _result_record(path: str, name: str, rec, layout: str) -> dict:
+    record = {
+        "image": path,
+        "engine": rec.engine or name,
+        "text": rec.text,
+        "seconds": round(float(rec.seconds), 6),
+        "layout": layout,
+    }
+    if rec.char_probs:
+        record["confidence"] = round(sum(rec.char_probs) / len(rec.char_probs), 4)
+    if rec.lines:
+        record["lines"] = [
+            {
+                "text": line.text,
+                "box": [line.box.x, line.box.y, line.box.w, line.box.h] if line.box else None,
+            }
+            for line in rec.lines
+        ]
+    return record
+
+
+def cmd_recognize(args: argparse.Namespace) -> int:
+    if args.engine != "easter2":
+        given = [opt for opt, val in (("--weights", args.weights), ("--decoder", args.decoder)) if val is not None]
+        if given:
+            _err(args.engine, f"{' and '.join(given)} apply to the easter2 engine only")
+            return EXIT_ERROR
+
+    engine, reason = _open_engine(args.engine, _engine_kwargs(args))
+    if engine is None:
+        _err(args.engine, reason)
+        return EXIT_ERROR
+
+    from htr.errors import EngineUnavailable, HTRError
+    from htr.images import load_image
+
+    status = EXIT_OK
+    several = len(args.images) > 1
+    for path in args.images:
+        try:
+            gray = load_image(path, name=path)
+            layout = choose_layout(gray.shape) if args.layout == "auto" else args.layout
+            rec = engine.recognize(gray, layout=layout)
+        except EngineUnavailable as exc:  # the engine itself broke: no use going on
+            _err(args.engine, _exc_reason(exc, args.engine))
+            return EXIT_ERROR
+        except HTRError as exc:
+            _err(path, _exc_reason(exc, path))
+            status = EXIT_ERROR
+            continue
+        except MemoryError:
+            _err(path, "not enough memory to read this image")
+            status = EXIT_ERROR
+            continue
+        except Exception as exc:  # noqa: BLE001 - never a traceback
+            _err(path, _internal(exc))
+            status = EXIT_ERROR
+            continue
+        if args.json:
+            print(json.dumps(_result_record(path, args.engine, rec, layout)), flush=True)
+        elif several:
+            print(f"{path}: {rec.text}", flush=True)
+        else:
+            print(rec.text, flush=True)
+    return status
+
+
+# --------------------------------------------------------------------------
+# engines
+
+
+def cmd_engines(args: argparse.Namespace) -> int:
+    rows = []
+    for name in ENGINE_CHOICES:
+        engine, reason = _open_engine(name, {})
+        if engine is not None:
+            reason = engine.availability()[1]
+        rows.append({"engine": name, "available": engine is not None, "reason": reason or ""})
+    for row in rows:
+        if args.json:
+            print(json.dumps(row))
+        else:
+            mark = "available  " if row["available"] else "unavailable"
+            print(f"{row['engine']:<10} {mark}  {row['reason']}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------
+# iam
+
+
+def cmd_iam_fetch(args: argparse.Namespace) -> int:
+    from htr import fetch
+    from htr.errors import HTRError
+
+    try:
+        dest = fetch.fetch_iam(
+            dest=args.dest,
+            base_url=args.url,
+            parts=args.parts,
+            force=args.force,
+        )
+    except HTRError as exc:
+        _err("iam fetch", str(exc))
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - never a traceback (and never credentials)
+        _err("iam fetch", f"internal error: {type(exc).__name__}")
+        return EXIT_ERROR
+    print(f"IAM files are in {dest}; point the app and CLI at them with: export IAM_DIR={dest}", file=sys.stderr)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------
+# delegated subcommands (train, ...)
+
+
+def run_delegated(command: str, argv: list[str]) -> int:
+    module_name = DELEGATED[command][0]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            _err(command, f"not available in this version ({module_name} is missing)")
+            return EXIT_ERROR
+        _err(command, f"a module it needs is missing: {exc.name}")
+        return EXIT_ERROR
+    try:
+        result = module.main(argv)
+    except SystemExit as exc:  # argparse inside the module: --help, usage errors
+        code = exc.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_ERROR)
+    except KeyboardInterrupt:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        from htr.errors import HTRError
+
+        _err(command, _exc_reason(exc, command) if isinstance(exc, HTRError) else _internal(exc))
+        return EXIT_ERROR
+    return int(result or 0)
+
+
+# --------------------------------------------------------------------------
+# parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m htr",
+        description="Handwritten text recognition: Easter2 beside EasyOCR and Tesseract.",
+        epilog="Exit status: 0 on success, 2 when any input or engine failed "
+        "(each failure is one line 'error: <what>: <reason>' on stderr).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    rec = sub.add_parser(
+        "recognize",
+        help="read handwriting in image files",
+        description="Read the text in each IMAGE with one engine.",
+        epilog="With --json, one JSON object per image per line on stdout: "
+        '{"image": path as given, "engine", "text", "seconds" (recognition time of that '
+        'image, model loading excluded), "layout", and "confidence"/"lines" where known}. '
+        "A bad image prints 'error: <path>: <reason>' on stderr; the others are still read "
+        "and the exit status is 2. An engine that cannot run prints "
+        "'error: <engine>: <reason>' and exits 2.",
+    )
+    rec.add_argument("--engine", choices=ENGINE_CHOICES, default="easter2", help="recognizer (default: easter2)")
+    rec.add_argument(
+        "--decoder",
+        choices=("greedy", "beam"),
+        default=None,
+        help="CTC decoding for easter2 (default: greedy)",
+    )
+    rec.add_argument(
+        "--weights",
+        metavar="PATH",
+        default=None,
+        help="Easter2 weights file (default: models/easter2.weights.h5)",
+    )
+    rec.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="auto",
+        help="line: the image is one text line; page: find the lines first; "
+        "auto (default): page when the image is taller than 400 px and less than 4x as wide as high",
+    )
+    rec.add_argument("--json", action="store_true", help="one JSON object per image per line")
+    rec.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, TIFF, BMP, GIF, WebP)")
+    rec.set_defaults(func=cmd_recognize)
+
+    eng = sub.add_parser("engines", help="list the engines and whether they can run here")
+    eng.add_argument("--json", action="store_true", help="one JSON object per engine per line")
+    eng.set_defaults(func=cmd_engines)
+
+    iam = sub.add_parser("iam", help="the IAM Handwriting Database (fetch your registered copy)")
+    iam_sub = iam.add_subparsers(dest="iam_command", metavar="ACTION")
+    iam_sub.required = True
+    fetch = iam_sub.add_parser(
+        "fetch",
+        help="download and unpack the IAM files you are registered for",
+        description="Download and unpack IAM files with your IAM registration. Credentials come "
+        "from IAM_USERNAME and IAM_PASSWORD, or a prompt; they are never written to disk or logs. "
+        "The files are for non-commercial research only and may not be redistributed.",
+    )
+    fetch.add_argument("--dest", metavar="DIR", default=None, help="where to unpack (default: $IAM_DIR, else ~/iam)")
+    fetch.add_argument(
+        "--url",
+        metavar="BASE",
+        default=None,
+        help="base URL of the IAM files (default: https://fki.tic.heia-fr.ch/DBs/iamDB/data/)",
+    )
+    fetch.add_argument(
+        "--parts",
+        nargs="+",
+        metavar="PART",
+        default=None,
+        help="which parts to fetch: ascii lines forms sentences words xml (default: ascii lines)",
+    )
+    fetch.add_argument("--force", action="store_true", help="download again parts already unpacked")
+    fetch.set_defaults(func=cmd_iam_fetch)
+
+    for name, (_module, help_text) in DELEGATED.items():
+        # Parsed by the module itself (see main); listed here for --help.
+        sub.add_parser(name, help=help_text, add_help=False)
+
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
+    try:
+        if argv and argv[0] in DELEGATED:
+            return run_delegated(argv[0], argv[1:])
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `python -m htr recognize ... | head -1`
+        # Point stdout at /dev/null so Python's flush at exit does not complain again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_ERROR
