@@ -1,0 +1,258 @@
+"""Cached resources shared by every page and session.
+
+* ``st.cache_resource``: one object per server process, shared by all sessions
+  (the engines and their models, the IAM reader, the device description).
+* ``st.cache_data``: per-image results, keyed by the image's content hash, so
+  the same image is read once whoever uploads it.
+
+Heavy imports (TensorFlow through the Easter2 engine) happen inside these
+functions, never at import time, so the first page opens quickly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+
+from htr.errors import EngineFailed, EngineUnavailable, HTRError
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES_DIR = ROOT / "examples"
+
+ENGINE_TITLES = {"easter2": "Easter2 (ours)", "easyocr": "EasyOCR", "tesseract": "Tesseract"}
+
+
+def engine_names() -> tuple[str, ...]:
+    """Names of every engine the library knows, ours first."""
+    try:
+        from htr.engines import ENGINE_NAMES
+    except ImportError:  # registry not there yet: nothing to run
+        return ("easter2", "easyocr", "tesseract")
+    return tuple(ENGINE_NAMES)
+
+
+def engine_title(name: str) -> str:
+    return ENGINE_TITLES.get(name, name)
+
+
+# --------------------------------------------------------------------------
+# engines
+
+
+@st.cache_resource(show_spinner=False)
+def get_engine(name: str, decoder: str = "greedy"):
+    """The engine ``name``, built once per process (its model loads lazily).
+
+    ``decoder`` ("greedy" or "beam") matters to Easter2 only; other engines
+    ignore it. Raises EngineUnavailable when the registry or engine is missing.
+    """
+    try:
+        from htr.engines import get_engine as _get_engine
+    except ImportError as exc:
+        raise EngineUnavailable(f"{name}: engine registry not installed ({exc})") from exc
+    if name != "easter2":
+        decoder = "greedy"
+    return _get_engine(name, decoder=decoder)
+
+
+@st.cache_resource(show_spinner=False, ttl=600)
+def availability() -> dict[str, tuple[bool, str]]:
+    """For each engine: can it run here, and why not (or its version)."""
+    result = {}
+    for name in engine_names():
+        try:
+            result[name] = tuple(get_engine(name).availability())
+        except HTRError as exc:
+            result[name] = (False, str(exc))
+        except Exception as exc:  # a broken optional dependency must not take the app down
+            result[name] = (False, f"{type(exc).__name__}: {exc}")
+    return result
+
+
+def available_engines() -> list[str]:
+    return [n for n, (ok, _) in availability().items() if ok]
+
+
+@st.cache_resource(show_spinner="Loading the Easter2 model…")
+def warm_easter2() -> float:
+    """Load Easter2's weights once per process; returns the seconds it took."""
+    t0 = time.perf_counter()
+    get_engine("easter2").warm_up()
+    return time.perf_counter() - t0
+
+
+@st.cache_resource(show_spinner=False)
+def device_description() -> str:
+    """The device TensorFlow computes on: a GPU's name, or the CPU."""
+    try:
+        import tensorflow as tf
+    except Exception as exc:  # pragma: no cover - TensorFlow is a dependency
+        return f"unknown (TensorFlow not importable: {exc})"
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = []
+        for gpu in gpus:
+            details = tf.config.experimental.get_device_details(gpu)
+            names.append(details.get("device_name", gpu.name))
+        return "GPU: " + ", ".join(names)
+    return f"CPU ({os.cpu_count()} cores) — TensorFlow {tf.__version__} sees no GPU"
+
+
+# --------------------------------------------------------------------------
+# per-image work, cached by content hash
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def recognize(name: str, digest: str, layout: str, _gray: np.ndarray, decoder: str = "greedy"):
+    """``name`` reads the image whose content hash is ``digest``.
+
+    Raises EngineUnavailable / EngineFailed (exceptions are not cached).
+    """
+    engine = get_engine(name, decoder)
+    return engine.recognize(_gray, layout=layout)
+
+
+def try_recognize(name: str, digest: str, layout: str, gray: np.ndarray, decoder: str = "greedy"):
+    """Like :func:`recognize`, but returns ``(result, error_message)``."""
+    try:
+        return recognize(name, digest, layout, gray, decoder), None
+    except (EngineUnavailable, EngineFailed, HTRError) as exc:
+        return None, str(exc)
+    except Exception as exc:  # an engine bug must not take the page down
+        return None, f"{engine_title(name)} failed: {type(exc).__name__}: {exc}"
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def analyze(digest: str, _gray: np.ndarray):
+    """Easter2's full analysis of a line (probabilities, gates, activations…)."""
+    return get_engine("easter2").analyze(_gray)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def saliency(digest: str, step_start: int, step_end: int, char_index: int,
+             _gray: np.ndarray) -> np.ndarray:
+    """Gradient saliency (H, W) of class ``char_index`` at steps start..end over the line."""
+    return get_engine("easter2").saliency(_gray, step_start, step_end, char_index)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def segment(digest: str, _gray: np.ndarray):
+    """Text-line boxes of a page."""
+    from htr.segment import segment_page
+
+    return segment_page(_gray)
+
+
+# --------------------------------------------------------------------------
+# shipped examples and IAM
+
+
+@dataclass(frozen=True)
+class Example:
+    """One of the example images the project made itself (not IAM)."""
+
+    name: str
+    path: Path
+    text: str
+    kind: str  # "line" or "page"
+    font: str = ""
+
+
+@st.cache_data(show_spinner=False)
+def examples() -> list[Example]:
+    """The shipped examples, from ``examples/examples.json``."""
+    index = EXAMPLES_DIR / "examples.json"
+    if not index.is_file():
+        return []
+    rows = json.loads(index.read_text(encoding="utf-8"))
+    return [
+        Example(
+            name=r["name"],
+            path=EXAMPLES_DIR / r["file"],
+            text=r["text"],
+            kind=r.get("kind", "line"),
+            font=r.get("font", ""),
+        )
+        for r in rows
+        if (EXAMPLES_DIR / r["file"]).is_file()
+    ]
+
+
+@st.cache_data(show_spinner=False)
+def example_image(path: str) -> np.ndarray:
+    from htr.images import load_image
+
+    return load_image(path)
+
+
+def iam_dir() -> Path | None:
+    """The IAM folder named by ``IAM_DIR``, or None where unset or missing."""
+    value = os.environ.get("IAM_DIR", "").strip()
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_absolute():
+        path = (ROOT / path).resolve()
+    return path if path.is_dir() else None
+
+
+@st.cache_resource(show_spinner="Reading the IAM index…")
+def iam_reader(root: str):
+    """The IAM reader for ``root`` (built once per process)."""
+    from htr.iam import IAM
+
+    return IAM(root)
+
+
+def get_iam():
+    """``(reader, None)`` or ``(None, reason)`` where IAM is not configured."""
+    root = iam_dir()
+    if root is None:
+        raw = os.environ.get("IAM_DIR", "")
+        reason = (
+            f"IAM_DIR={raw!r} is not a folder" if raw.strip() else "IAM_DIR is not set"
+        )
+        return None, reason
+    try:
+        return iam_reader(str(root)), None
+    except HTRError as exc:
+        return None, str(exc)
+    except ImportError as exc:
+        return None, f"IAM reader not installed ({exc})"
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def iam_line_image(root: str, line_id: str) -> np.ndarray:
+    """An IAM line as gray (raises IAMError)."""
+    return iam_reader(root).line_image(line_id)
+
+
+@st.cache_data(max_entries=4, show_spinner="Loading the form scan…")
+def iam_form_image(root: str, form_id: str) -> np.ndarray:
+    """An IAM form scan as gray (raises IAMError)."""
+    return iam_reader(root).form_image(form_id)
+
+
+IAM_HELP = """
+**How to get IAM.** The IAM Handwriting Database (U. Marti and H. Bunke, 2002) is free
+for non-commercial research to registered users and may not be redistributed, so this
+app does not ship it.
+
+1. Register at https://fki.tic.heia-fr.ch/register and accept the terms.
+2. Fetch your own copy (your credentials stay in memory, nothing is stored):
+
+```
+export IAM_USERNAME=you@example.org IAM_PASSWORD=...
+export IAM_DIR=$HOME/iam
+python -m htr iam fetch
+streamlit run streamlit_app.py
+```
+
+Until then every page works on the example images shipped with the app.
+"""

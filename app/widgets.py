@@ -1,0 +1,231 @@
+"""Widgets several pages share: choosing an image, showing text with confidence."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from app import resources
+from app.state import presentation
+from htr.errors import HTRError
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "gif", "webp"]
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An image chosen on a page, already read into 8-bit gray."""
+
+    gray: np.ndarray
+    name: str
+    digest: str
+    truth: str | None = None  # ground truth where known (examples, IAM)
+    kind: str = "line"  # what the source suggests: "line" or "page"
+
+
+def digest_of(gray: np.ndarray) -> str:
+    try:
+        from htr.images import image_hash
+    except ImportError:  # pragma: no cover - helper module not landed
+        import hashlib
+
+        return hashlib.sha1(gray.tobytes() + str(gray.shape).encode()).hexdigest()[:16]
+    return image_hash(gray)
+
+
+def max_upload_bytes() -> int:
+    return int(st.get_option("server.maxUploadSize")) * 1024 * 1024
+
+
+def read_upload(name: str, data: bytes) -> np.ndarray | None:
+    """Read uploaded bytes into gray, or show why not (``st.error``) and return None."""
+    limit = max_upload_bytes()
+    if len(data) > limit:
+        st.error(
+            f"{name}: the file is {len(data) / 2**20:.1f} MB; the limit is "
+            f"{limit / 2**20:.0f} MB."
+        )
+        return None
+    try:
+        from htr.images import load_image
+
+        return load_image(bytes(data), name=name)
+    except HTRError as exc:
+        st.error(str(exc))
+    except Exception as exc:  # Pillow oddities the reader did not foresee
+        st.error(f"{name}: could not read this image ({type(exc).__name__}: {exc})")
+    return None
+
+
+def _from_example(key: str, kinds: tuple[str, ...]) -> InputImage | None:
+    examples = [e for e in resources.examples() if e.kind in kinds]
+    if not examples:
+        st.warning("No example images found in examples/ — run `python tools/make_examples.py`.")
+        return None
+    names = [e.name for e in examples]
+    choice = st.selectbox("Example", names, key=f"{key}_example")
+    ex = examples[names.index(choice)]
+    try:
+        gray = resources.example_image(str(ex.path))
+    except HTRError as exc:
+        st.error(str(exc))
+        return None
+    return InputImage(gray, ex.name, digest_of(gray), truth=ex.text, kind=ex.kind)
+
+
+def _from_iam(key: str) -> InputImage | None:
+    iam, reason = resources.get_iam()
+    if iam is None:
+        st.info(f"No IAM database here ({reason}). See the IAM browser page for how to get it.")
+        return None
+    ids = iam.available_lines()
+    if not ids:
+        st.warning(f"{iam.root}: no line images found.")
+        return None
+    state_key = f"{key}_iam_line"
+    if st.button("🎲 Random IAM line", key=f"{key}_iam_random"):
+        import random
+
+        st.session_state[state_key] = random.choice(ids)
+    line_id = st.selectbox(
+        "IAM line", ids, key=state_key,
+        format_func=lambda i: f"{i} — {iam.lines[i].text[:50]}",
+    )
+    try:
+        gray = resources.iam_line_image(str(iam.root), line_id)
+    except HTRError as exc:
+        st.error(str(exc))
+        return None
+    return InputImage(gray, line_id, digest_of(gray), truth=iam.lines[line_id].text, kind="line")
+
+
+def _from_upload(key: str) -> InputImage | None:
+    up = st.file_uploader(
+        "Upload an image of handwriting (a line or a page)",
+        type=UPLOAD_TYPES,
+        key=f"{key}_upload",
+        help="PNG, JPEG, TIFF, BMP, GIF or WebP, up to "
+        f"{st.get_option('server.maxUploadSize')} MB.",
+    )
+    if up is None:
+        return None
+    gray = read_upload(up.name, up.getvalue())
+    if gray is None:
+        return None
+    kind = "page" if gray.shape[0] > 0.5 * gray.shape[1] else "line"
+    return InputImage(gray, up.name, digest_of(gray), kind=kind)
+
+
+def _from_canvas(key: str) -> InputImage | None:
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as exc:
+        st.error(f"The drawing canvas is not available: {exc}")
+        return None
+    st.caption("Write one line with the mouse, a pen or a finger.")
+    result = st_canvas(
+        stroke_width=5,
+        stroke_color="#000000",
+        background_color="#ffffff",
+        height=160,
+        width=900,
+        drawing_mode="freedraw",
+        key=f"{key}_canvas",
+    )
+    data = getattr(result, "image_data", None)
+    if data is None:
+        return None
+    rgba = np.asarray(data)
+    if rgba.ndim != 3 or rgba.shape[2] < 3:
+        return None
+    rgb = rgba[..., :3].astype(np.float32)
+    alpha = rgba[..., 3:4].astype(np.float32) / 255.0 if rgba.shape[2] == 4 else 1.0
+    gray = (rgb * alpha + 255.0 * (1 - alpha)).mean(axis=2).clip(0, 255).astype(np.uint8)
+    ink = np.argwhere(gray < 128)
+    if len(ink) == 0:
+        st.info("Draw something on the canvas first.")
+        return None
+    (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
+    pad = 12
+    gray = gray[max(0, y0 - pad) : y1 + pad + 1, max(0, x0 - pad) : x1 + pad + 1]
+    return InputImage(np.ascontiguousarray(gray), "drawing", digest_of(gray), kind="line")
+
+
+def _from_camera(key: str) -> InputImage | None:
+    shot = st.camera_input("Hold a line of handwriting up to the camera", key=f"{key}_camera")
+    if shot is None:
+        return None
+    gray = read_upload("camera photo", shot.getvalue())
+    if gray is None:
+        return None
+    return InputImage(gray, "camera photo", digest_of(gray), kind="line")
+
+
+SOURCES = {
+    "Example": _from_example,
+    "IAM line": _from_iam,
+    "Upload": _from_upload,
+    "Draw": _from_canvas,
+    "Camera": _from_camera,
+}
+
+
+def image_input(
+    key: str,
+    sources: tuple[str, ...] = ("Example", "Upload", "Draw", "Camera"),
+    kinds: tuple[str, ...] = ("line", "page"),
+) -> InputImage | None:
+    """Let the user pick an image from ``sources``; returns it, or None.
+
+    In presentation mode only the curated examples and upload are offered.
+    """
+    if presentation():
+        sources = tuple(s for s in sources if s in ("Example", "Upload"))
+    source = st.radio("Image from", sources, horizontal=True, key=f"{key}_source")
+    if source == "Example":
+        return _from_example(key, kinds)
+    return SOURCES[source](key)
+
+
+def show_image(gray: np.ndarray, caption: str | None = None) -> None:
+    st.image(gray, caption=caption, width="stretch" if presentation() or gray.shape[1] > 700 else "content")
+
+
+# --------------------------------------------------------------------------
+# text rendering
+
+
+def confidence_colour(p: float) -> str:
+    """Background colour for a character read with confidence ``p``."""
+    if p >= 0.9:
+        return "#c8f0c8"  # green: sure
+    if p >= 0.6:
+        return "#fff0a8"  # yellow: unsure
+    return "#ffc4c4"  # red: doubtful
+
+
+def confidence_html(text: str, char_probs) -> str:
+    """``text`` as HTML spans coloured by each character's confidence (escaped)."""
+    probs = list(char_probs or ())
+    if len(probs) != len(text):
+        return f'<div class="htr-text">{html.escape(text) or "&nbsp;"}</div>'
+    spans = []
+    for ch, p in zip(text, probs):
+        spans.append(
+            f'<span style="background:{confidence_colour(float(p))}" '
+            f'title="{html.escape(repr(ch))}: {float(p):.2f}">{html.escape(ch)}</span>'
+        )
+    return f'<div class="htr-text">{"".join(spans) or "&nbsp;"}</div>'
+
+
+def show_text(text: str, char_probs=()) -> None:
+    st.html(confidence_html(text, char_probs))
+
+
+CONFIDENCE_LEGEND = (
+    "Colour = the model's confidence in each character: "
+    ":green-background[≥ 0.9] :orange-background[0.6 – 0.9] :red-background[< 0.6]"
+)

@@ -1,0 +1,144 @@
+"""Evaluate: every engine over many lines, with error rates and the hardest lines."""
+
+import csv
+import io
+
+import streamlit as st
+
+from app import resources, widgets
+from htr import viz
+from htr.errors import HTRError
+from htr.metrics import aggregate, cer, char_diff, wer
+
+st.title("📊 Evaluate the readers")
+st.caption(
+    "Read many lines whose true text is known and count the mistakes. CER = character "
+    "error rate (edits per true character), WER = word error rate."
+)
+
+iam, reason = resources.get_iam()
+sources: dict[str, tuple[str, str]] = {}  # label → ("iam", line id) / ("example", path)
+if iam is None:
+    st.info(f"No IAM database here ({reason}); evaluating on the example lines shipped with the app.")
+    items = [("example", str(e.path), e.name, e.text) for e in resources.examples() if e.kind == "line"]
+else:
+    c1, c2 = st.columns(2)
+    scheme = c1.selectbox("Split scheme", iam.split_schemes() or ["aachen"], key="ev_scheme")
+    try:
+        splits = iam.splits(scheme)
+    except HTRError as exc:
+        st.error(str(exc))
+        st.stop()
+    default_split = next((s for s in ("test", "testset", "validation") if s in splits), list(splits)[0])
+    split = c2.selectbox("Split", list(splits), index=list(splits).index(default_split), key="ev_split")
+    have = set(iam.available_lines())
+    ids = [i for i in splits[split] if i in have]
+    if not ids:
+        st.warning(f"None of the {len(splits[split])} lines of '{split}' has an image here.")
+        st.stop()
+    items = [("iam", i, i, iam.lines[i].text) for i in ids]
+
+if not items:
+    st.warning("Nothing to evaluate on.")
+    st.stop()
+
+available = resources.available_engines()
+if not available:
+    reasons = "; ".join(f"{resources.engine_title(n)}: {r}" for n, (_, r) in resources.availability().items())
+    st.warning(f"No reader can run here yet ({reasons}).")
+    st.stop()
+
+c1, c2 = st.columns(2)
+n = c1.slider("Lines", 1, len(items), min(20, len(items)), key="ev_n")
+chosen = c2.multiselect("Readers", available, default=available,
+                        format_func=resources.engine_title, key="ev_engines")
+
+if st.button("Run the evaluation", type="primary", key="ev_run", disabled=not chosen):
+    rows, errors = [], []
+    bar = st.progress(0.0, text="Starting…")
+    total = n * len(chosen)
+    done = 0
+    for kind, ref, name, truth in items[:n]:
+        try:
+            gray = (resources.iam_line_image(str(iam.root), ref) if kind == "iam"
+                    else resources.example_image(ref))
+        except HTRError as exc:
+            errors.append(str(exc))
+            done += len(chosen)
+            continue
+        digest = widgets.digest_of(gray)
+        for engine in chosen:
+            bar.progress(done / total, text=f"{resources.engine_title(engine)} reads {name} ({done + 1}/{total})")
+            result, error = resources.try_recognize(engine, digest, "line", gray)
+            done += 1
+            if error:
+                errors.append(f"{name}: {error}")
+                continue
+            rows.append({
+                "line": name, "source": kind, "ref": ref, "engine": engine, "truth": truth,
+                "read": result.text, "cer": cer(truth, result.text), "wer": wer(truth, result.text),
+                "seconds": result.seconds, "length": len(truth),
+            })
+    bar.progress(1.0, text=f"Done: {len(rows)} readings.")
+    st.session_state["ev_results"] = {"rows": rows, "errors": errors}
+
+results = st.session_state.get("ev_results")
+if not results:
+    st.stop()
+rows, errors = results["rows"], results["errors"]
+for e in errors[:5]:
+    st.error(e)
+if len(errors) > 5:
+    st.caption(f"… and {len(errors) - 5} more errors.")
+if not rows:
+    st.stop()
+
+engines = list(dict.fromkeys(r["engine"] for r in rows))
+summary = []
+for engine in engines:
+    mine = [r for r in rows if r["engine"] == engine]
+    score = aggregate((r["truth"], r["read"]) for r in mine)
+    secs = sorted(r["seconds"] for r in mine)
+    summary.append({
+        "Reader": resources.engine_title(engine), "Lines": score.lines,
+        "CER %": round(100 * score.cer, 2), "WER %": round(100 * score.wer, 2),
+        "Exact lines": score.exact, "Median time (s)": round(secs[len(secs) // 2], 3),
+    })
+st.subheader("Results")
+st.dataframe(summary, hide_index=True, width="stretch")
+st.plotly_chart(viz.plot_engine_bars([
+    {"engine": e, "seconds": s["Median time (s)"], "cer": s["CER %"] / 100}
+    for e, s in zip(engines, summary)]), key="ev_bars")
+
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown("**How many lines at each error rate**")
+    st.plotly_chart(viz.plot_cer_histogram(
+        {e: [r["cer"] for r in rows if r["engine"] == e] for e in engines}), key="ev_hist")
+with c2:
+    st.markdown("**Are long lines harder?**")
+    st.plotly_chart(viz.plot_cer_vs_length({
+        e: ([r["length"] for r in rows if r["engine"] == e],
+            [r["cer"] for r in rows if r["engine"] == e],
+            [r["line"] for r in rows if r["engine"] == e]) for e in engines}), key="ev_scatter")
+
+buf = io.StringIO()
+writer = csv.DictWriter(buf, fieldnames=["line", "engine", "truth", "read", "cer", "wer", "seconds", "length"],
+                        extrasaction="ignore")
+writer.writeheader()
+writer.writerows(rows)
+st.download_button("Download all readings (CSV)", buf.getvalue().encode("utf-8"),
+                   file_name="evaluation.csv", mime="text/csv", key="ev_csv")
+
+st.subheader("The hardest lines")
+worst_engine = st.selectbox("For reader", engines, format_func=resources.engine_title, key="ev_worst_engine")
+worst = sorted((r for r in rows if r["engine"] == worst_engine), key=lambda r: -r["cer"])[:5]
+for r in worst:
+    try:
+        gray = (resources.iam_line_image(str(iam.root), r["ref"]) if r["source"] == "iam"
+                else resources.example_image(r["ref"]))
+        widgets.show_image(gray, caption=f"{r['line']} — CER {100 * r['cer']:.1f} %")
+    except HTRError as exc:
+        st.error(str(exc))
+    st.html(f"<p><b>True:</b> {viz.diff_html([('equal', r['truth'], r['truth'])])}</p>"
+            f'<p><b>Read:</b> {viz.diff_html(char_diff(r["truth"], r["read"]))}</p>')

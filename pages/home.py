@@ -1,0 +1,73 @@
+"""Home: what the app shows, which engines run here, the model and the device."""
+
+import streamlit as st
+
+from app import resources
+from app.state import presentation
+
+st.title("✍️ Reading handwriting with a neural network")
+
+st.markdown(
+    """
+This app shows how a computer reads handwriting. **Easter2**, a small neural
+network that looks at a line of writing as a sequence of narrow columns, is
+compared with two well-known readers, **EasyOCR** and **Tesseract**.
+
+| Page | What you can do |
+|---|---|
+| ✍️ **Recognize** | Upload, draw or photograph handwriting and read it; see how sure the model is of each letter. |
+| ⚖️ **Compare engines** | The same image through all three readers: text, time, and errors against the true text. |
+| 📚 **IAM browser** | Browse the IAM database of handwritten English (where it is installed). |
+| 🔬 **Inside the model** | What the network sees: probabilities per column, where each letter sits, which features fire. |
+| 📊 **Evaluate** | Error rates of every reader over many lines, and the hardest lines. |
+"""
+)
+
+if not presentation():
+    st.caption(
+        "Tip: switch on **Presentation mode** in the sidebar for large type on a projector."
+    )
+
+st.subheader("Readers available here")
+rows = []
+for name, (ok, reason) in resources.availability().items():
+    rows.append(
+        {
+            "Reader": resources.engine_title(name),
+            "Available": "✅ yes" if ok else "❌ no",
+            "Details": reason,
+        }
+    )
+st.dataframe(rows, hide_index=True, width="stretch")
+
+st.subheader("Model and device")
+easter2_ok, easter2_reason = resources.availability().get("easter2", (False, "not registered"))
+col1, col2 = st.columns(2)
+with col1:
+    st.markdown("**Model in use**")
+    if easter2_ok:
+        st.write(f"Easter2 — {easter2_reason}")
+    else:
+        st.warning(f"Easter2 cannot run here: {easter2_reason}")
+with col2:
+    st.markdown("**Device**")
+    device_slot = st.empty()
+    device_slot.caption("asking TensorFlow which device it sees…")
+
+iam, reason = resources.get_iam()
+if iam is None:
+    st.info(
+        f"The IAM handwriting database is not configured ({reason}); the pages use the "
+        "example images shipped with the app. See **IAM browser** for how to get IAM."
+    )
+else:
+    st.success(f"IAM database: {iam.root} ({len(iam.lines)} lines, {len(iam.forms)} forms).")
+
+# Last, so the page is already on screen while TensorFlow starts (a few seconds, once
+# per server process): the device, then the model, loaded for every session to share.
+device_slot.write(resources.device_description())
+if easter2_ok:
+    with col1:
+        with st.spinner("Loading the model…"):
+            seconds = resources.warm_easter2()
+        st.caption(f"Model loaded and warmed up ({seconds:.1f} s, once per server).")

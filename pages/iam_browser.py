@@ -1,0 +1,147 @@
+"""IAM browser: splits, writers, forms and lines of the IAM database, read by every engine."""
+
+import random
+
+import streamlit as st
+
+from app import resources, widgets
+from htr import viz
+from htr.errors import HTRError
+from htr.metrics import cer, char_diff
+
+st.title("📚 IAM handwriting database")
+
+iam, reason = resources.get_iam()
+
+
+def engine_readings(image: widgets.InputImage, truth: str, key: str) -> None:
+    """Each available engine's reading of ``image`` with its CER against ``truth``."""
+    rows = []
+    for name in resources.engine_names():
+        ok, why = resources.availability().get(name, (False, "unknown"))
+        if not ok:
+            st.markdown(f"**{resources.engine_title(name)}** — not available: {why}")
+            continue
+        with st.spinner(f"{resources.engine_title(name)} is reading…"):
+            result, error = resources.try_recognize(name, image.digest, "line", image.gray)
+        if error:
+            st.markdown(f"**{resources.engine_title(name)}** — :red[{error}]")
+            continue
+        c = cer(truth, result.text)
+        rows.append({"engine": name, "seconds": result.seconds, "cer": c})
+        st.html(
+            f"<p><b>{resources.engine_title(name)}</b> — CER {100 * c:.1f} %, "
+            f"{result.seconds:.2f} s</p>"
+            f'<div class="htr-text">{viz.diff_html(char_diff(truth, result.text)) or "&nbsp;"}</div>'
+        )
+    if rows:
+        st.html(f"<p>{viz.DIFF_LEGEND_HTML}</p>")
+        st.plotly_chart(viz.plot_engine_bars(rows), key=f"{key}_bars")
+
+
+if iam is None:
+    st.info(f"No IAM database is configured here: {reason}.")
+    st.markdown(resources.IAM_HELP)
+    st.subheader("Meanwhile: the example lines shipped with the app")
+    examples = [e for e in resources.examples() if e.kind == "line"]
+    if not examples:
+        st.stop()
+    names = [e.name for e in examples]
+    ex = examples[names.index(st.selectbox("Example", names, key="iam_example"))]
+    gray = resources.example_image(str(ex.path))
+    image = widgets.InputImage(gray, ex.name, widgets.digest_of(gray), truth=ex.text)
+    widgets.show_image(gray)
+    st.markdown(f"**True text:** {ex.text}")
+    engine_readings(image, ex.text, "iam_ex")
+    st.stop()
+
+st.caption(f"{iam.root} — {len(iam.lines)} lines, {len(iam.forms)} forms, {len(iam.writers)} writers.")
+
+# ---------------------------------------------------------------- choosing
+available = set(iam.available_lines())
+schemes = iam.split_schemes() or ["(none)"]
+
+
+def _goto(line_id: str) -> None:
+    """Select ``line_id`` in the split/writer/form/line boxes (an on_click callback)."""
+    line = iam.lines[line_id]
+    scheme = st.session_state.get("iam_scheme", schemes[0])
+    split = iam.split_of(line_id, scheme) if scheme in iam.split_schemes() else None
+    if split is not None:
+        st.session_state["iam_split"] = split
+    st.session_state["iam_only_images"] = line_id in available
+    st.session_state["iam_writer"] = line.writer or "unknown"
+    st.session_state["iam_form"] = line.form
+    st.session_state["iam_line"] = line_id
+
+
+with st.sidebar:
+    st.markdown("### Find a line")
+    query = st.text_input("Search the text", key="iam_query", placeholder="e.g. Labour")
+    if query:
+        hits = [l for l in iam.search(query, limit=200) if l.id in available] or iam.search(query, limit=50)
+        if hits:
+            for hit in hits[:8]:
+                st.button(f"{hit.id}: {hit.text[:40]}", key=f"iam_hit_{hit.id}",
+                          on_click=_goto, args=(hit.id,))
+        else:
+            st.caption("No line contains that text.")
+    st.button("🎲 Random line", key="iam_random", on_click=lambda: _goto(random.choice(sorted(available)))
+              if available else None, disabled=not available)
+
+c1, c2, c3 = st.columns(3)
+scheme = c1.selectbox("Split scheme", schemes, key="iam_scheme",
+                      help="original: the IAM authors' writer-independent split; "
+                      "aachen: the split most papers since 2016 use.")
+try:
+    splits = iam.splits(scheme) if scheme != "(none)" else {"all": sorted(iam.lines)}
+except HTRError as exc:
+    st.error(str(exc))
+    splits = {"all": sorted(iam.lines)}
+split = c2.selectbox("Split", list(splits), key="iam_split")
+only_images = c3.checkbox("Only lines with images here", value=True, key="iam_only_images")
+line_ids = [i for i in splits.get(split, []) if i in iam.lines and (i in available or not only_images)]
+if not line_ids:
+    st.warning("No lines with images in this split here. Untick the box or pick another split.")
+    st.stop()
+
+forms_by_writer: dict[str, list[str]] = {}
+for i in line_ids:
+    line = iam.lines[i]
+    forms = forms_by_writer.setdefault(line.writer or "unknown", [])
+    if line.form not in forms:
+        forms.append(line.form)
+c1, c2, c3 = st.columns(3)
+writer = c1.selectbox("Writer", sorted(forms_by_writer), key="iam_writer")
+form_id = c2.selectbox("Form", forms_by_writer[writer], key="iam_form")
+form_lines = [i for i in line_ids if iam.lines[i].form == form_id]
+line_id = c3.selectbox("Line", form_lines, key="iam_line",
+                       format_func=lambda i: f"{i[-2:]}: {iam.lines[i].text[:40]}")
+
+# ---------------------------------------------------------------- showing
+line = iam.lines[line_id]
+tab_line, tab_form = st.tabs(["Line", "Form scan"])
+with tab_line:
+    try:
+        gray = resources.iam_line_image(str(iam.root), line_id)
+    except HTRError as exc:
+        st.error(str(exc))
+        st.stop()
+    widgets.show_image(gray, caption=f"{line_id} (writer {line.writer})")
+    st.markdown(f"**True text:** {line.text}")
+    if line.status == "err":
+        st.caption("IAM marks this line's segmentation as doubtful (status 'err').")
+    engine_readings(widgets.InputImage(gray, line_id, widgets.digest_of(gray), truth=line.text),
+                    line.text, "iam_line")
+with tab_form:
+    if iam.forms[form_id].has_image:
+        try:
+            form_gray = resources.iam_form_image(str(iam.root), form_id)
+            boxes = [iam.lines[i].box for i in iam.forms[form_id].line_ids]
+            labels = [f"{i}: {iam.lines[i].text}" for i in iam.forms[form_id].line_ids]
+            st.plotly_chart(viz.plot_page(form_gray, boxes, labels), key="iam_form_fig")
+            st.caption("The boxes are IAM's own line boxes; hover a number to see its text.")
+        except HTRError as exc:
+            st.error(str(exc))
+    else:
+        st.info(f"No scan of form {form_id} in {iam.root / 'forms'}.")

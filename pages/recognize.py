@@ -1,0 +1,108 @@
+"""Recognize: read an uploaded, drawn or photographed line or page."""
+
+import streamlit as st
+
+from app import resources, widgets
+from app.state import presentation
+from htr import viz
+from htr.metrics import cer
+
+st.title("✍️ Recognize handwriting")
+st.caption("Pick an example, upload a scan or photo, draw with the mouse, or use the camera.")
+
+image = widgets.image_input("rec")
+if image is None:
+    st.stop()
+
+engines = resources.available_engines()
+left, right = st.columns([3, 1]) if not presentation() else (st.container(), st.container())
+with right:
+    layout_label = st.radio(
+        "The image holds",
+        ["one line", "a page (several lines)"],
+        index=1 if image.kind == "page" else 0,
+        key="rec_layout",
+    )
+    layout = "page" if layout_label.startswith("a page") else "line"
+    engine = None
+    decoder = "greedy"
+    if engines:
+        engine = st.selectbox(
+            "Reader", engines, format_func=resources.engine_title, key="rec_engine"
+        )
+        if engine == "easter2" and not presentation():
+            decoder = st.radio(
+                "Decoding",
+                ["greedy", "beam"],
+                format_func={"greedy": "greedy (fast)", "beam": "beam search"}.get,
+                horizontal=True,
+                key="rec_decoder",
+                help="Greedy takes the most likely character at each step; beam search "
+                "keeps several candidate texts and picks the most likely whole line.",
+            )
+
+with left:
+    if layout == "line":
+        widgets.show_image(image.gray, caption=image.name)
+
+if not engines:
+    reasons = "; ".join(f"{resources.engine_title(n)}: {r}" for n, (_, r) in resources.availability().items())
+    st.warning(f"No reader can run here yet ({reasons}).")
+    if layout == "page":
+        boxes = resources.segment(image.digest, image.gray)
+        st.plotly_chart(viz.plot_page(image.gray, boxes), key="rec_page_only")
+    st.stop()
+
+with st.spinner(f"{resources.engine_title(engine)} is reading…"):
+    result, error = resources.try_recognize(engine, image.digest, layout, image.gray, decoder)
+if error:
+    st.error(error)
+    st.stop()
+
+if layout == "page":
+    boxes = [r.box for r in result.lines if r.box is not None]
+    if not boxes:
+        boxes = resources.segment(image.digest, image.gray)
+    labels = [r.text for r in result.lines] if result.lines else None
+    st.plotly_chart(viz.plot_page(image.gray, boxes, labels), key="rec_page")
+    st.caption(f"{len(boxes)} text lines found; hover a number to see what was read there.")
+
+st.subheader("Text read")
+widgets.show_text(result.text, result.char_probs)
+if result.char_probs:
+    st.markdown(widgets.CONFIDENCE_LEGEND)
+cols = st.columns(3)
+cols[0].metric("Time", f"{result.seconds:.2f} s")
+cols[1].metric("Characters", len(result.text))
+if image.truth is not None:
+    cols[2].metric("Character error rate", f"{100 * cer(image.truth, result.text):.1f} %",
+                   help="Edits needed to turn the reading into the true text, per true character.")
+    st.caption(f"True text: {image.truth}")
+
+st.download_button(
+    "Download the text",
+    data=result.text.encode("utf-8"),
+    file_name=f"{image.name.rsplit('.', 1)[0]}.txt",
+    mime="text/plain",
+    key="rec_download",
+)
+
+if engine == "easter2" and layout == "line" and not presentation():
+    with st.expander("Greedy decoding vs beam search", expanded=False):
+        analysis = resources.analyze(image.digest, image.gray)
+        g, b = analysis.greedy, analysis.beam
+        c1, c2 = st.columns(2)
+        with c1:
+            st.markdown("**Greedy** — best character at every step")
+            widgets.show_text(g.text, g.char_probs)
+        with c2:
+            st.markdown("**Beam search** — best whole line among candidates")
+            widgets.show_text(b.text if b else "", b.char_probs if b else ())
+        if image.truth is not None and b is not None:
+            st.write(
+                f"CER greedy {100 * cer(image.truth, g.text):.1f} % · "
+                f"beam {100 * cer(image.truth, b.text):.1f} %"
+            )
+        if result.char_probs and len(result.char_probs) == len(result.text):
+            st.plotly_chart(viz.plot_char_confidence(result.text, result.char_probs),
+                            key="rec_conf")
