@@ -208,6 +208,72 @@ def cmd_iam_fetch(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _open_iam(args: argparse.Namespace):
+    """The IAM reader for --iam-dir, else $IAM_DIR, else ../shared/iam; or None after an error line."""
+    from htr.errors import IAMError
+    from htr.iam import IAM, default_iam_dir, shared_iam_dir
+
+    root = args.iam_dir or default_iam_dir() or shared_iam_dir()
+    if root is None:
+        _err("iam", "no IAM folder: set IAM_DIR or pass --iam-dir (see `python -m htr iam fetch --help`)")
+        return None
+    try:
+        return IAM(root)
+    except IAMError as exc:
+        _err("iam", str(exc))
+        return None
+
+
+def cmd_iam_info(args: argparse.Namespace) -> int:
+    from htr.errors import IAMError
+
+    iam = _open_iam(args)
+    if iam is None:
+        return EXIT_ERROR
+    with_scan = sum(1 for form in iam.forms.values() if form.has_image)
+    print(f"IAM folder: {iam.root}")
+    print(f"lines:   {len(iam.lines)} ({len(iam.available_lines())} with an image)")
+    print(f"forms:   {len(iam.forms)} ({with_scan} with a scan)")
+    print(f"writers: {len(iam.writers)}")
+    for scheme in iam.split_schemes():
+        try:
+            counts = ", ".join(f"{name} {len(ids)}" for name, ids in iam.splits(scheme).items())
+        except IAMError as exc:
+            counts = f"unreadable: {exc}"
+        print(f"splits {scheme}: {counts}")
+    return EXIT_OK
+
+
+def cmd_iam_lines(args: argparse.Namespace) -> int:
+    from htr.errors import IAMError
+
+    iam = _open_iam(args)
+    if iam is None:
+        return EXIT_ERROR
+    try:
+        if args.split:
+            splits = iam.splits(args.scheme)
+            if args.split not in splits:
+                _err("iam", f"no split {args.split!r} in scheme {args.scheme!r} (there are: {', '.join(splits)})")
+                return EXIT_ERROR
+            ids = [i for i in splits[args.split] if i in iam.lines]
+        else:
+            ids = sorted(iam.lines)
+        if args.available:
+            have = set(iam.available_lines())
+            ids = [i for i in ids if i in have]
+        for line_id in ids:
+            if args.paths:
+                path = iam.line_image_path(line_id)
+                print(f"{line_id}\t{path or ''}\t{iam.lines[line_id].text}")
+            else:
+                print(f"{line_id}\t{iam.lines[line_id].text}")
+    except IAMError as exc:
+        _err("iam", str(exc))
+        return EXIT_ERROR
+    return EXIT_OK
+
+
 # --------------------------------------------------------------------------
 # delegated subcommands (train, ...)
 
@@ -316,6 +382,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fetch.add_argument("--force", action="store_true", help="download again parts already unpacked")
     fetch.set_defaults(func=cmd_iam_fetch)
+
+    iam_dir_help = "IAM folder (default: $IAM_DIR, else ../shared/iam beside the project)"
+    info = iam_sub.add_parser("info", help="what an IAM folder holds: lines, forms, writers, splits")
+    info.add_argument("--iam-dir", metavar="DIR", default=None, help=iam_dir_help)
+    info.set_defaults(func=cmd_iam_info)
+
+    lines = iam_sub.add_parser(
+        "lines",
+        help="list line ids and ground truth (tab-separated)",
+        description="Print 'ID<TAB>TEXT' per line (with --paths: 'ID<TAB>IMAGE<TAB>TEXT'). "
+        "For your own use only: IAM ground truth may not be redistributed.",
+    )
+    lines.add_argument("--iam-dir", metavar="DIR", default=None, help=iam_dir_help)
+    lines.add_argument("--split", metavar="NAME", default=None, help="only the lines of this split (e.g. test)")
+    lines.add_argument("--scheme", default="aachen", help="split scheme under splits/ (default: aachen)")
+    lines.add_argument("--available", action="store_true", help="only lines with an image on disk")
+    lines.add_argument("--paths", action="store_true", help="add the line image path (empty if cut from a form)")
+    lines.set_defaults(func=cmd_iam_lines)
 
     for name, (_module, help_text) in DELEGATED.items():
         # Parsed by the module itself (see main); listed here for --help.
