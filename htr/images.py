@@ -5,7 +5,7 @@ dtype uint8. Anything that cannot be read raises :class:`htr.errors.ImageError`
 with the message ``"<name>: <reason>"`` — ``name`` being the path as given or
 the upload's name — so the CLI and the app can show it as it is.
 
-What is read (whatever Pillow reads): PNG, JPEG, TIFF (multipage: first page,
+What is read (the raster formats Pillow reads, see ``FORMATS``): PNG, JPEG, TIFF (multipage: first page,
 or every page with :func:`load_pages`), BMP, GIF (animated: first frame), WebP.
 EXIF orientation is applied. Every mode is turned into gray:
 
@@ -50,6 +50,17 @@ MAX_FILE_BYTES = 200 * 1024 * 1024
 MIN_SIDE = 2
 #: :func:`load_pages` reads at most this many pages or frames by default.
 MAX_PAGES = 100
+#: Raster formats we let Pillow open. EPS is left out on purpose (Pillow runs
+#: Ghostscript on it), and so are scientific containers that need plugins.
+FORMATS = (
+    "PNG", "JPEG", "MPO", "TIFF", "BMP", "DIB", "GIF", "WEBP", "AVIF", "JPEG2000", "PPM", "PCX",
+    "DCX", "TGA", "ICO", "SGI", "QOI", "PSD", "XBM", "XPM", "IM", "MSP", "SUN",
+)
+
+
+def _formats() -> list[str]:
+    Image.init()
+    return [f for f in FORMATS if f in Image.OPEN]
 
 
 # --------------------------------------------------------------------------
@@ -86,6 +97,29 @@ def load_pages(source: Source, name: str | None = None, max_pages: int = MAX_PAG
         except Exception as exc:  # a later page is broken: report it, keep no half result
             raise ImageError(f"{label}: page {len(pages) + 1} cannot be read ({_describe(exc)})") from exc
     return pages
+
+
+def ensure_dark_on_light(gray: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Invert light-on-dark images (chalk on a board, a negative) to dark on light.
+
+    Uses the two gray classes of Otsu's threshold: when the darker class holds
+    most of the pixels, the background is dark and the image is inverted.
+    A dim photo of paper (gray paper, darker ink) is left alone. Returns the
+    image and whether it was inverted. Not applied by :func:`load_image`.
+    """
+    arr = np.asarray(gray, dtype=np.uint8)
+    hist = np.bincount(arr.ravel(), minlength=256).astype(np.float64)
+    if hist.sum() == 0:
+        return arr, False
+    p = hist / hist.sum()
+    omega = np.cumsum(p)
+    mu = np.cumsum(p * np.arange(256))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        between = np.nan_to_num((mu[-1] * omega - mu) ** 2 / (omega * (1.0 - omega)))
+    t = int(np.argmax(between))
+    if between[t] <= 0 or omega[t] <= 0.5:  # one gray level, or the light class is the larger
+        return arr, False
+    return (255 - arr).astype(np.uint8), True
 
 
 def image_hash(gray: np.ndarray) -> str:
@@ -178,7 +212,7 @@ class _open:
             with warnings.catch_warnings():
                 # Pillow only warns between its two limits; ours is lower anyway
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
-                img = Image.open(io.BytesIO(self.data))
+                img = Image.open(io.BytesIO(self.data), formats=_formats())
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
             raise ImageError(_bomb_message(label)) from exc
         except UnidentifiedImageError as exc:
@@ -294,6 +328,8 @@ def _sniff_hint(data: bytes) -> str:
         return " (it is an HTML page, perhaps a failed download)"
     if head.startswith(b"%pdf"):
         return " (PDF is not supported: export the page as PNG)"
+    if head.startswith(b"%!ps") or head.startswith(b"\xc5\xd0\xd3\xc6"):
+        return " (PostScript/EPS is not supported: export it as PNG)"
     sample = data[:4096]
     if b"\x00" in sample:
         return ""

@@ -326,3 +326,31 @@ def test_real_iam_form_and_line():
     line = load_image(IAM_DIR / "lines" / "a01" / "a01-000u" / "a01-000u-00.png")
     assert line.dtype == np.uint8 and line.shape[1] > 5 * line.shape[0]
     assert np.median(line) > 200  # white paper, dark ink
+
+
+def test_postscript_and_pdf_are_refused_without_running_anything():
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nshowpage\n"
+    with pytest.raises(ImageError, match="PostScript/EPS is not supported"):
+        load_image(eps, name="figure.eps")
+    with pytest.raises(ImageError, match="PDF is not supported"):
+        load_image(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n", name="scan.pdf")
+    assert "EPS" not in images.FORMATS
+
+
+def test_other_raster_formats(base):
+    for fmt in ("PPM", "TGA", "PCX"):
+        buf = io.BytesIO()
+        Image.fromarray(base).save(buf, format=fmt)
+        assert np.array_equal(load_image(buf.getvalue()), base), fmt
+
+
+def test_ensure_dark_on_light(base):
+    from htr.images import ensure_dark_on_light
+
+    out, flipped = ensure_dark_on_light(255 - base)
+    assert flipped and np.array_equal(out, base)
+    out, flipped = ensure_dark_on_light(base)
+    assert not flipped and out is not None and np.array_equal(out, base)
+    dim = (base.astype(int) * 90 // 255 + 20).astype(np.uint8)  # gray paper 110, ink 20: a dim photo
+    assert not ensure_dark_on_light(dim)[1]
+    assert not ensure_dark_on_light(np.zeros((5, 5), np.uint8))[1]  # all black stays as it is
