@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import threading
 import warnings
 from pathlib import Path
 from typing import BinaryIO, Union
@@ -48,6 +49,8 @@ MAX_PIXELS = 60_000_000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 #: An image must be at least this many pixels wide and high.
 MIN_SIDE = 2
+#: :func:`load_pages` refuses files whose pages add up to more pixels than this.
+MAX_TOTAL_PIXELS = 200_000_000
 #: :func:`load_pages` reads at most this many pages or frames by default.
 MAX_PAGES = 100
 #: Raster formats we let Pillow open. EPS is left out on purpose (Pillow runs
@@ -56,6 +59,10 @@ FORMATS = (
     "PNG", "JPEG", "MPO", "TIFF", "BMP", "DIB", "GIF", "WEBP", "AVIF", "JPEG2000", "PPM", "PCX",
     "DCX", "TGA", "ICO", "SGI", "QOI", "PSD", "XBM", "XPM", "IM", "MSP", "SUN",
 )
+
+
+# warnings.catch_warnings swaps process-wide state: one opener at a time (header parse only)
+_OPEN_LOCK = threading.Lock()
 
 
 def _formats() -> list[str]:
@@ -86,11 +93,18 @@ def load_pages(source: Source, name: str | None = None, max_pages: int = MAX_PAG
     """
     data, label = _read_source(source, name)
     pages: list[np.ndarray] = []
+    total = 0
     with _open(data, label) as img:
         try:
             for i, frame in enumerate(ImageSequence.Iterator(img)):
                 if i >= max_pages:
                     break
+                total += frame.size[0] * frame.size[1]
+                if total > MAX_TOTAL_PIXELS:
+                    raise ImageError(
+                        f"{label}: the first {i + 1} pages add up to over {MAX_TOTAL_PIXELS / 1e6:.0f} Mpx; "
+                        "split the file"
+                    )
                 pages.append(_page_to_gray(frame, label if i == 0 else f"{label} (page {i + 1})"))
         except ImageError:
             raise
@@ -209,7 +223,7 @@ class _open:
     def __enter__(self) -> Image.Image:
         label = self.label
         try:
-            with warnings.catch_warnings():
+            with _OPEN_LOCK, warnings.catch_warnings():  # catch_warnings is process-wide
                 # Pillow only warns between its two limits; ours is lower anyway
                 warnings.simplefilter("error", Image.DecompressionBombWarning)
                 img = Image.open(io.BytesIO(self.data), formats=_formats())

@@ -354,3 +354,10 @@ def test_ensure_dark_on_light(base):
     dim = (base.astype(int) * 90 // 255 + 20).astype(np.uint8)  # gray paper 110, ink 20: a dim photo
     assert not ensure_dark_on_light(dim)[1]
     assert not ensure_dark_on_light(np.zeros((5, 5), np.uint8))[1]  # all black stays as it is
+
+
+def test_pages_add_up_to_a_limit(corpus, monkeypatch):
+    monkeypatch.setattr(images, "MAX_TOTAL_PIXELS", 64 * 400 * 2)  # room for two of the three pages
+    with pytest.raises(ImageError, match=r"first 3 pages add up to over"):
+        load_pages(corpus["multipage_tiff"])
+    assert len(load_pages(corpus["multipage_tiff"], max_pages=2)) == 2
