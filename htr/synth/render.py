@@ -1,0 +1,420 @@
+"""Synthetic handwriting lines that look like IAM line crops.
+
+Pure Pillow + numpy, built for speed in data-loader worker processes: glyph
+bitmaps are cached per font, every geometric change of the whole line (size,
+horizontal stretch, slant, baseline drift, elastic distortion, slight rotation)
+is one Pillow MESH transform, and paper, ink and noise are composed with
+Pillow's C operations.
+
+    r = LineRenderer(seed=0)
+    img = r.render("A MOVE to stop Mr. Gaitskell", np.random.default_rng(1))
+
+``img`` is uint8 gray (H, W): dark ink on light paper, H between about 60 and
+140 pixels, the text filling most of the height like an IAM line crop.
+
+``corrupt`` (TACo: tiling and corruption, from the Easter2 paper) and
+``join_lines`` (long-line augmentation) work on real lines too.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
+
+from htr.synth.fonts import font_paths
+
+#: Height in pixels from the top of "bdhklH" to the bottom of "gjpqy" at which
+#: every font is rendered before the line is warped to its output size.
+SPAN = 52
+#: Width per character of a real IAM line crop, as a fraction of its height
+#: (median of the shared real lines: 0.49; their 25-75 % range 0.38-0.53).
+IAM_CHAR_ASPECT = 0.48
+
+_BILINEAR = Image.Resampling.BILINEAR
+_MESH = Image.Transform.MESH
+
+
+@dataclass(frozen=True)
+class Style:
+    """Knobs of the default distribution; the defaults aim at IAM crops."""
+
+    height: tuple[int, int] = (60, 140)          # output height range
+    char_aspect: float = IAM_CHAR_ASPECT         # median width/char / height
+    aspect_sigma: float = 0.17                   # log-normal spread of it
+    stretch: tuple[float, float] = (0.85, 1.9)   # limits of the horizontal stretch
+    slant_deg: tuple[float, float] = (-12.0, 28.0)
+    glyph_jitter: float = 1.0                    # scales all per-glyph jitter
+    word_mode_p: float = 0.35                    # render whole words (cursive joins kept)
+
+
+class _Font:
+    """One font at its normalised size, with a glyph bitmap cache."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        probe = ImageFont.truetype(str(self.path), 100)
+        top = min(probe.getbbox(c, anchor="ls")[1] for c in "bdhklH")
+        bottom = max(probe.getbbox(c, anchor="ls")[3] for c in "gjpqy")
+        self.size = max(8, round(100 * SPAN / max(1, bottom - top)))
+        self.font = ImageFont.truetype(str(self.path), self.size)
+        self.space = max(4.0, self.font.getlength(" "))
+        self.xheight = -self.font.getbbox("x", anchor="ls")[1]
+        self._glyphs: dict[str, tuple[Image.Image, int, int, float]] = {}
+        self.stroke = self._stroke_width()
+        # may the renderer thin this font's strokes (3x3 min filter)? only if
+        # the strokes are thick and no glyph (a comma, an i-dot) would vanish
+        self.erodible = self.stroke >= 3.5 and all(
+            np.asarray(self.glyph(c)[0].filter(ImageFilter.MinFilter(3))).max() >= 160
+            for c in ".,'\":;!?-*+#&()/" + "il1")
+
+    def glyph(self, ch: str) -> tuple[Image.Image, int, int, float]:
+        """(bitmap 'L' ink=255, x offset, y offset from baseline, advance)."""
+        g = self._glyphs.get(ch)
+        if g is None:
+            x0, y0, x1, y1 = self.font.getbbox(ch, anchor="ls")
+            w, h = max(1, x1 - x0), max(1, y1 - y0)
+            img = Image.new("L", (w + 2, h + 2), 0)
+            ImageDraw.Draw(img).text((1 - x0, 1 - y0), ch, font=self.font, fill=255, anchor="ls")
+            g = (img, x0 - 1, y0 - 1, self.font.getlength(ch))
+            self._glyphs[ch] = g
+        return g
+
+    def word(self, text: str) -> tuple[Image.Image, int, int, float]:
+        x0, y0, x1, y1 = self.font.getbbox(text, anchor="ls")
+        img = Image.new("L", (max(1, x1 - x0) + 2, max(1, y1 - y0) + 2), 0)
+        ImageDraw.Draw(img).text((1 - x0, 1 - y0), text, font=self.font, fill=255, anchor="ls")
+        return img, x0 - 1, y0 - 1, self.font.getlength(text)
+
+    def _stroke_width(self) -> float:
+        """Mean stroke width in pixels: 2 * ink area / ink outline length."""
+        area = edge = 0
+        for ch in "nmoealc":
+            a = np.asarray(self.glyph(ch)[0]) > 127
+            area += a.sum()
+            inner = a[1:-1, 1:-1] & a[:-2, 1:-1] & a[2:, 1:-1] & a[1:-1, :-2] & a[1:-1, 2:]
+            edge += a.sum() - inner.sum()
+        return 2.0 * area / max(1, edge)
+
+
+_CLOSE = set(".,;:?!)")
+
+
+def _space_factors(text: str) -> list[bool]:
+    """For each space in ``text``: is it a *narrow* one?
+
+    IAM transcribes punctuation as separate words ("Peers .", "( see )",
+    '" Yes , " he'), but on paper a writer leaves no gap there. These spaces
+    are drawn narrow so that the label stays true and the picture stays real.
+    """
+    narrow = []
+    quote_open = {'"': False, "'": False}
+    opening_after: set[int] = set()
+    def contraction(j: int) -> bool:  # "man 's", "did n't": an apostrophe, not a quote
+        return text[j] in "'" and text[j + 1: j + 2].islower() and text[j - 1: j] in (" ", "n")
+
+    for i, c in enumerate(text):
+        if c in quote_open and not contraction(i):
+            quote_open[c] = not quote_open[c]
+            if quote_open[c]:
+                opening_after.add(i + 1)
+    for i, c in enumerate(text):
+        if c != " ":
+            continue
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        prev = text[i - 1] if i else ""
+        closing_quote = nxt in quote_open and (i + 2) not in opening_after and not contraction(i + 1)
+        narrow.append(nxt in _CLOSE or prev == "(" or i in opening_after or closing_quote
+                      or (bool(nxt) and contraction(i + 1)))
+    return narrow
+
+
+class LineRenderer:
+    """Renders text as an IAM-like handwritten line image."""
+
+    def __init__(self, fonts: list[Path] | None = None, seed: int = 0, style: Style | None = None):
+        self.paths = [Path(p) for p in (fonts if fonts is not None else font_paths())]
+        if not self.paths:
+            raise ValueError("LineRenderer needs at least one font file")
+        self.style = style or Style()
+        self.seed = seed
+        self._fonts: dict[int, _Font] = {}
+        self._noise: Image.Image | None = None
+
+    # Pickle only the recipe: caches (FreeType handles) are rebuilt per process.
+    def __getstate__(self):
+        return {"paths": self.paths, "style": self.style, "seed": self.seed}
+
+    def __setstate__(self, state):
+        self.__init__(state["paths"], state["seed"], state["style"])
+
+    def font(self, index: int) -> _Font:
+        f = self._fonts.get(index)
+        if f is None:
+            f = self._fonts[index] = _Font(self.paths[index])
+        return f
+
+    def _noise_tile(self) -> Image.Image:
+        if self._noise is None:
+            g = np.random.default_rng(self.seed + 7919)
+            tile = np.clip(128 + 20 * g.standard_normal((160, 4096)), 0, 255).astype(np.uint8)
+            self._noise = Image.fromarray(tile)
+        return self._noise
+
+    # ------------------------------------------------------------------ render
+    def render(self, text: str, rng: np.random.Generator, font_index: int | None = None) -> np.ndarray:
+        """One line image (uint8 gray, ink dark on light) showing exactly ``text``."""
+        if not text or not text.strip():
+            raise ValueError("render needs some non-space text")
+        st = self.style
+        fi = int(rng.integers(len(self.paths))) if font_index is None else font_index
+        font = self.font(fi)
+        cov = self._compose(text, font, rng)                 # 'L', ink=255, cropped to ink
+        cov = self._stroke(cov, font, rng)
+        if rng.random() < 0.7:  # soft, scanned edges (the upscale softens them too)
+            cov = cov.filter(ImageFilter.BoxBlur(rng.uniform(0.2, 0.7)))
+        cov = self._warp(cov, len(text), rng)                # output size, cropped + margins
+        return self._paper(cov, rng)
+
+    def _compose(self, text: str, font: _Font, rng: np.random.Generator) -> Image.Image:
+        """Place glyphs (or whole words) with jitter on a canvas; crop to the ink."""
+        j = self.style.glyph_jitter * rng.uniform(0.2, 1.0)
+        word_mode = rng.random() < self.style.word_mode_p
+        size_sd = 0.06 * j
+        rot_sd = 3.0 * j
+        dy_sd = 0.03 * SPAN * j
+        track = rng.uniform(-0.03, 0.10) * font.xheight
+        space_mult = rng.uniform(1.0, 2.6)
+        units = text.split(" ") if word_mode else list(text)
+        narrow = iter(_space_factors(text))
+
+        def gap() -> float:
+            f = rng.uniform(0.05, 0.5) if next(narrow, False) else space_mult * rng.uniform(0.8, 1.25)
+            return font.space * f
+
+        est = int(sum(font.glyph(c)[3] for c in text) * 1.3 + len(text) * (abs(track) + 4)
+                  + text.count(" ") * font.space * 3 + 4 * SPAN)
+        height = 3 * SPAN
+        base = int(1.8 * SPAN)
+        canvas = np.zeros((height, est), np.uint8)
+        x = float(SPAN)
+        for k, unit in enumerate(units):
+            if word_mode:
+                if k:
+                    x += gap()
+                if not unit:
+                    continue
+                img, ox, oy, adv = font.word(unit)
+                scale = 1.0 + rng.normal(0, size_sd * 0.6)
+                angle = rng.normal(0, rot_sd * 0.4)
+            else:
+                if unit == " ":
+                    x += gap()
+                    continue
+                img, ox, oy, adv = font.glyph(unit)
+                scale = 1.0 + rng.normal(0, size_sd)
+                angle = rng.normal(0, rot_sd)
+            scale = float(np.clip(scale, 0.8, 1.2))
+            w0, h0 = img.size
+            if abs(scale - 1.0) > 0.02:
+                img = img.resize((max(1, round(w0 * scale)), max(1, round(h0 * scale))), _BILINEAR)
+            if abs(angle) > 0.7:
+                img = img.rotate(float(angle), resample=_BILINEAR, expand=True)
+            w, h = img.size
+            # keep the bitmap's centre where the unscaled, unrotated one was
+            cx = x + (ox + w0 / 2) * scale
+            cy = base + (oy + h0 / 2) * scale + rng.normal(0, dy_sd)
+            left = int(round(cx - w / 2))
+            top = int(round(cy - h / 2))
+            if left + w >= canvas.shape[1] - 1:  # rare: grow the canvas
+                canvas = np.pad(canvas, ((0, 0), (0, left + w - canvas.shape[1] + SPAN)))
+            top = min(max(top, 0), height - h) if h < height else 0
+            a = np.asarray(img)[: height - top]
+            region = canvas[top: top + a.shape[0], left: left + w]
+            np.maximum(region, a, out=region)
+            x += adv * scale + track + (rng.normal(0, 0.04 * font.xheight * j) if not word_mode else 0)
+        rows = np.flatnonzero(canvas.max(axis=1) > 40)
+        cols = np.flatnonzero(canvas.max(axis=0) > 40)
+        if rows.size == 0:
+            raise ValueError(f"font {font.path.name} drew no ink for {text!r}")
+        return Image.fromarray(canvas[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1])
+
+    def _stroke(self, cov: Image.Image, font: _Font, rng: np.random.Generator) -> Image.Image:
+        """Pen width: move the font's stroke width towards a random IAM-like one.
+
+        Dilation (3x3 max filter) adds about 2 px; erosion is only applied to
+        fonts whose strokes are thick enough to survive it (no glyph may vanish).
+        """
+        target = rng.uniform(2.0, 4.8)
+        have = font.stroke
+        if have < target - 1.2:
+            cov = cov.filter(ImageFilter.MaxFilter(3))
+            if have < target - 3.2:
+                cov = cov.filter(ImageFilter.MaxFilter(3))
+        elif have > target + 1.0 and font.erodible:
+            cov = cov.filter(ImageFilter.MinFilter(3))
+        return cov
+
+    def _warp(self, cov: Image.Image, n_chars: int, rng: np.random.Generator) -> Image.Image:
+        """Scale to the output size, stretch, slant, drift, distort: one MESH transform."""
+        st = self.style
+        sw, sh = cov.size
+        out_height = int(rng.integers(st.height[0], st.height[1] + 1))
+        ink_h = out_height * rng.uniform(0.8, 0.95)
+        sy = ink_h / sh
+        aspect = st.char_aspect * math.exp(rng.normal(0, st.aspect_sigma))
+        # horizontal scale so that width/char/height matches the drawn IAM aspect
+        sx = aspect * (ink_h / 0.87) * n_chars / sw
+        sx = float(np.clip(sx, sy * st.stretch[0], sy * st.stretch[1]))
+        slant = math.tan(math.radians(rng.uniform(*st.slant_deg) if rng.random() < 0.85 else 0.0))
+        rot = math.radians(rng.normal(0, 0.6))
+        # warp at (at most) the source resolution, then one cheap resize up:
+        # Pillow's mesh transform costs ~10 ns per output pixel
+        up = max(1.0, sy)
+        sx, sy = sx / up, sy / up
+        out_h = int(round(sh * sy))
+        pad = int(abs(slant) * out_h) + int(0.1 * out_h) + 4
+        out_w = int(round(sw * sx)) + 2 * pad
+        out_h2 = out_h + int(0.2 * out_h) + 4
+        oy0 = (out_h2 - out_h) / 2
+
+        # smooth displacement fields on a coarse grid (in output pixels)
+        # (Pillow runs one transform per mesh cell: keep the cells few and large)
+        cell = max(16, int(out_h * rng.uniform(0.8, 1.4)))
+        nx = max(1, math.ceil(out_w / cell))
+        ny = 2
+        xs = np.linspace(0, out_w, nx + 1)
+        ys = np.linspace(0, out_h2, ny + 1)
+        amp = out_h * rng.uniform(0.0, 0.045)
+        dx = rng.normal(0, amp, (ny + 1, nx + 1))
+        dy = rng.normal(0, amp, (ny + 1, nx + 1))
+        # baseline drift: a slow wave along the line
+        period = rng.uniform(300, 1500) * out_h / 80
+        drift = out_h * rng.uniform(0, 0.05) * np.sin(2 * np.pi * xs / period + rng.uniform(0, 6.3))
+        dy += drift[None, :]
+        X, Y = np.meshgrid(xs, ys)
+        Xc = X + dx - pad
+        Yc = Y + dy - oy0
+        # slant and a slight rotation around the line's middle, then output -> source
+        ymid = out_h * 0.6
+        Xs = Xc + slant * (Yc - ymid) - rot * (Yc - ymid)
+        Ys = Yc + rot * (Xc - out_w / 2)
+        U = Xs / sx
+        V = Ys / sy
+        data = []
+        for i in range(ny):
+            for k in range(nx):
+                box = (int(xs[k]), int(ys[i]), int(xs[k + 1]), int(ys[i + 1]))
+                quad = (U[i, k], V[i, k], U[i + 1, k], V[i + 1, k],
+                        U[i + 1, k + 1], V[i + 1, k + 1], U[i, k + 1], V[i, k + 1])
+                data.append((box, quad))
+        img = cov.transform((out_w, out_h2), _MESH, data, resample=_BILINEAR)
+        # crop to the ink, then IAM-like margins (tight boxes, a little slack)
+        a = np.asarray(img)
+        rows = np.flatnonzero(a.max(axis=1) > 60)
+        cols = np.flatnonzero(a.max(axis=0) > 60)
+        h = rows[-1] - rows[0] + 1
+        m = lambda lo, hi: int(round(h * rng.uniform(lo, hi)))  # noqa: E731
+        top, bottom = m(0.0, 0.07), m(0.0, 0.07)
+        left, right = m(0.0, 0.25), m(0.0, 0.25)
+        box = (cols[0] - left, rows[0] - top, cols[-1] + 1 + right, rows[-1] + 1 + bottom)
+        img = img.crop(box)  # outside the image crop pads with 0 (no ink)
+        up = out_height / img.height  # exactly the drawn output height
+        img = img.resize((max(1, round(img.width * up)), out_height), _BILINEAR)
+        return img
+
+    def _paper(self, cov: Image.Image, rng: np.random.Generator) -> np.ndarray:
+        """Ink on paper: soft strokes, uneven ink, paper gradient, scanner noise."""
+        w, h = cov.size
+        if rng.random() < 0.5:  # ink density: a soft pen leaves lighter strokes
+            k = rng.uniform(0.75, 1.0)
+            cov = cov.point([min(255, int(i * k * 1.15)) for i in range(256)])
+        # paper: a base gray with slow gradients along x and y; ink: darkness
+        # varying slowly along the line (pen pressure, ink flow)
+        base = 254 - 22 * rng.random() ** 2
+        xs = np.arange(w, dtype=np.float32)
+        knots = np.linspace(0, w, 5)
+        rowp = np.interp(xs, knots, rng.normal(0, rng.uniform(0, 5), 5))
+        colp = np.linspace(0, rng.normal(0, 3), h, dtype=np.float32)
+        paper = np.clip(base + colp[:, None] + rowp[None, :], 0, 255).astype(np.uint8)
+        ink_level = rng.uniform(0, 90)
+        inkp = np.interp(xs, np.linspace(0, w, 7), ink_level + rng.normal(0, 15, 7))
+        ink = np.repeat(np.clip(inkp, 0, 200).astype(np.uint8)[None, :], h, axis=0)
+        paper, ink = Image.fromarray(paper), Image.fromarray(ink)
+        out = Image.composite(ink, paper, cov)
+        # scanner noise: a crop of a fixed gaussian tile, scaled to a random sigma
+        sigma = rng.uniform(0.5, 5.0)
+        noise = self._noise_tile()
+        nw, nh = noise.size
+        if w > nw or h > nh:
+            noise = noise.resize((max(w, nw), max(h, nh)))
+            nw, nh = noise.size
+        x0 = int(rng.integers(0, nw - w + 1))
+        y0 = int(rng.integers(0, nh - h + 1))
+        k = sigma / 20.0
+        n = noise.crop((x0, y0, x0 + w, y0 + h)).point([int(128 + (i - 128) * k) for i in range(256)])
+        out = ImageChops.add(out, n, 1.0, -128)
+        return np.asarray(out)
+
+
+# ----------------------------------------------------------------- augmentations
+def _background(image: np.ndarray) -> int:
+    return int(np.percentile(image, 90)) if image.size else 255
+
+
+def corrupt(image: np.ndarray, rng: np.random.Generator, fraction: tuple[float, float] = (0.05, 0.25),
+            tile: tuple[float, float] = (0.1, 0.5)) -> np.ndarray:
+    """TACo (tiling and corruption, Easter2): cut the line into vertical tiles of
+    random width (``tile`` x the line height) and blank or noise a random
+    ``fraction`` of them. Returns a new uint8 array of the same shape."""
+    img = np.asarray(image)
+    if img.ndim != 2 or img.size == 0:
+        raise ValueError(f"corrupt needs a 2-D gray image, got shape {img.shape}")
+    out = img.copy()
+    h, w = out.shape
+    bg = _background(img)
+    edges = [0]
+    while edges[-1] < w:
+        edges.append(min(w, edges[-1] + max(2, int(h * rng.uniform(*tile)))))
+    n = len(edges) - 1
+    frac = rng.uniform(*fraction)
+    picked = rng.random(n) < frac
+    for i in np.flatnonzero(picked):
+        a, b = edges[i], edges[i + 1]
+        kind = rng.random()
+        if kind < 0.5:
+            out[:, a:b] = bg
+        elif kind < 0.8:
+            out[:, a:b] = rng.integers(0, 256, (h, b - a), dtype=np.uint8)
+        else:  # partial: mix the tile with noise
+            noise = rng.integers(0, 256, (h, b - a))
+            out[:, a:b] = ((out[:, a:b].astype(np.int32) + noise) // 2).astype(np.uint8)
+    return out
+
+
+def join_lines(images: list[np.ndarray], gap: int | tuple[int, int] = 40,
+               rng: np.random.Generator | None = None) -> np.ndarray:
+    """Long-line augmentation: scale line images to a common height (their
+    median) and put them side by side with ``gap`` pixels of background between
+    (a random gap in [lo, hi] when a tuple and an rng are given)."""
+    if not images:
+        raise ValueError("join_lines needs at least one image")
+    imgs = [np.asarray(i) for i in images]
+    if any(i.ndim != 2 or i.size == 0 for i in imgs):
+        raise ValueError("join_lines needs 2-D gray images")
+    height = int(np.median([i.shape[0] for i in imgs]))
+    parts = []
+    for k, img in enumerate(imgs):
+        if img.shape[0] != height:
+            w = max(1, round(img.shape[1] * height / img.shape[0]))
+            img = np.asarray(Image.fromarray(img).resize((w, height), _BILINEAR))
+        if k:
+            g = gap if isinstance(gap, int) else int(
+                (rng or np.random.default_rng()).integers(gap[0], gap[1] + 1))
+            bg = (_background(parts[-1]) + _background(img)) // 2
+            parts.append(np.full((height, max(0, g)), bg, np.uint8))
+        parts.append(img.astype(np.uint8))
+    return np.concatenate(parts, axis=1)

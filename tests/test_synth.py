@@ -1,0 +1,189 @@
+"""Synthetic handwriting lines: vendored fonts, renderer, augmentations, corpus."""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+import numpy as np
+import pytest
+from PIL import ImageFilter, ImageFont
+
+from htr.alphabet import CHARS
+from htr.synth import FONT_DIR, LineRenderer, corrupt, font_paths, join_lines
+from htr.synth.corpus import MAX_CHARS, generated_texts, iam_train_texts, training_texts
+from htr.synth.render import _Font, _space_factors
+
+FONTS = font_paths()
+
+
+@pytest.fixture(scope="module")
+def renderer() -> LineRenderer:
+    return LineRenderer(seed=0)
+
+
+# ----------------------------------------------------------------- fonts
+def test_at_least_50_font_families_with_licences():
+    assert len(FONTS) >= 50
+    readme = (FONT_DIR / "README.md").read_text()
+    for path in FONTS:
+        lic = FONT_DIR / f"{path.stem}.LICENSE.txt"
+        assert lic.is_file() and lic.stat().st_size > 500, f"no licence text for {path.name}"
+        text = lic.read_text()
+        assert "Open Font License" in text or "Apache License" in text, path.name
+        assert f"`{path.name}`" in readme, f"{path.name} missing from fonts/README.md"
+    for banned in ("rock-salt", "walter-turncoat", "give-you-glory"):
+        assert banned not in {p.stem for p in FONTS}
+
+
+def test_fonts_are_plain_truetype_not_woff2():
+    # any Pillow build (also one without WOFF2 support) must read them
+    for path in FONTS:
+        magic = path.read_bytes()[:4]
+        assert magic in (b"\x00\x01\x00\x00", b"OTTO", b"true"), f"{path.name}: {magic!r}"
+        ImageFont.truetype(str(path), 20)
+
+
+@pytest.mark.parametrize("path", FONTS, ids=[p.stem for p in FONTS])
+def test_every_font_inks_all_79_characters(path):
+    font = _Font(path)
+    blank = [c for c in CHARS if c != " " and np.asarray(font.glyph(c)[0]).max() < 128]
+    assert not blank, f"{path.stem} draws no ink for {''.join(blank)!r}"
+    # distinct shapes: a font that maps letters to one fallback box would repeat them
+    shapes = {np.asarray(font.glyph(c)[0]).tobytes() for c in "abcdefghijklmnopqrstuvwxyz"}
+    assert len(shapes) == 26, f"{path.stem} draws some lowercase letters identically"
+    if font.erodible:  # fonts the renderer may thin: no glyph may vanish
+        thin = [c for c in CHARS if c != " "
+                and np.asarray(font.glyph(c)[0].filter(ImageFilter.MinFilter(3))).max() < 128]
+        assert not thin, f"{path.stem}: erosion would erase {''.join(thin)!r}"
+
+
+# ----------------------------------------------------------------- renderer
+def test_render_looks_like_a_line_crop(renderer):
+    rng = np.random.default_rng(1)
+    for text in ["A MOVE to stop Mr. Gaitskell from", "x", '" Yes , " said he ( 1926 ) #4 & *2 + 7 ?']:
+        for _ in range(5):
+            img = renderer.render(text, rng)
+            assert img.dtype == np.uint8 and img.ndim == 2
+            h, w = img.shape
+            assert 60 <= h <= 140, img.shape
+            if len(text) > 10:
+                assert w > 4 * h
+            if len(text) > 10:
+                assert np.median(img) > 190, "background should be light paper"
+            assert img.min() < 130, "ink should be dark"
+            ink_rows = np.flatnonzero((img < 150).any(axis=1))
+            assert ink_rows[-1] - ink_rows[0] + 1 > 0.5 * h, "text should fill most of the height"
+
+
+def test_render_every_font_the_whole_alphabet(renderer):
+    rng = np.random.default_rng(2)
+    text = CHARS.strip()[:40] + " " + CHARS.strip()[40:]
+    for i in range(len(renderer.paths)):
+        img = renderer.render(text, rng, font_index=i)
+        assert img.min() < 130 and img.shape[1] > 8 * img.shape[0], renderer.paths[i].stem
+
+
+def test_render_is_reproducible_and_picklable(renderer):
+    a = renderer.render("the same line", np.random.default_rng(5))
+    b = renderer.render("the same line", np.random.default_rng(5))
+    c = pickle.loads(pickle.dumps(renderer)).render("the same line", np.random.default_rng(5))
+    assert np.array_equal(a, b) and np.array_equal(a, c)
+    d = renderer.render("the same line", np.random.default_rng(6))
+    assert a.shape != d.shape or not np.array_equal(a, d)
+
+
+def test_default_aspect_is_iam_like(renderer):
+    rng = np.random.default_rng(3)
+    text = "nominating any more Labour life Peers is to"
+    ratios = [(lambda im: im.shape[1] / im.shape[0] / len(text))(renderer.render(text, rng)) for _ in range(40)]
+    # real IAM crops: median width per char / height 0.49, 25-75 % 0.38-0.53
+    assert 0.38 < float(np.median(ratios)) < 0.62
+
+
+def test_render_rejects_empty_text(renderer):
+    with pytest.raises(ValueError):
+        renderer.render("   ", np.random.default_rng(0))
+    with pytest.raises(ValueError):
+        LineRenderer(fonts=[])
+
+
+def test_narrow_spaces_follow_iam_punctuation_convention():
+    assert _space_factors('" Yes , " said he ( 1926 ) .') == [True, True, True, False, False, False,
+                                                               True, True, True]
+    assert _space_factors("Peers . Mr. Foot") == [True, False, False]
+    assert _space_factors("the man 's hat") == [False, True, False]
+
+
+# ----------------------------------------------------------------- augmentations
+def _line(h=80, w=600):
+    img = np.full((h, w), 245, np.uint8)
+    img[20:60, 10:w - 10:7] = 20
+    return img
+
+
+def test_corrupt_keeps_shape_and_changes_tiles():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (80, 600), dtype=np.uint8)
+    out = corrupt(img, rng, fraction=(0.5, 0.5))
+    assert out.shape == img.shape and out.dtype == np.uint8
+    changed = (out != img).any(axis=0)
+    assert 0.1 < changed.mean() < 0.9
+    assert np.array_equal(corrupt(img, rng, fraction=(0.0, 0.0)), img)
+    assert (corrupt(img, rng, fraction=(1.0, 1.0)) != img).any(axis=0).mean() > 0.9
+    with pytest.raises(ValueError):
+        corrupt(np.zeros((3, 3, 3), np.uint8), rng)
+
+
+def test_join_lines_scales_to_common_height():
+    a, b, c = _line(80, 300), _line(100, 500), _line(90, 200)
+    out = join_lines([a, b, c], gap=30)
+    assert out.dtype == np.uint8 and out.shape[0] == 90
+    expected = round(300 * 90 / 80) + round(500 * 90 / 100) + 200 + 2 * 30
+    assert out.shape[1] == expected
+    assert (out[:, 300 * 90 // 80 + 5: 300 * 90 // 80 + 25] > 200).all(), "the gap is background"
+    with pytest.raises(ValueError):
+        join_lines([])
+
+
+# ----------------------------------------------------------------- corpus
+def test_builtin_corpus_covers_all_79_characters():
+    texts = training_texts(None, np.random.default_rng(0))
+    assert len(texts) >= 5000
+    assert set("".join(texts)) == set(CHARS)
+    lengths = np.array([len(t) for t in texts])
+    assert lengths.min() >= 1 and lengths.max() <= MAX_CHARS
+    assert 35 <= np.median(lengths) <= 50  # IAM lines: median 44 characters
+    assert all(t == t.strip() and "  " not in t for t in texts)
+    # small runs still cover everything
+    assert set("".join(generated_texts(np.random.default_rng(9), 50))) >= set(CHARS) - {" "}
+
+
+def _iam_split(iam_dir, name):
+    return set((iam_dir / "splits" / "aachen" / f"{name}.lines.txt").read_text().split())
+
+
+def _iam_texts(iam_dir):
+    out = {}
+    for row in (iam_dir / "ascii" / "lines.txt").read_text().splitlines():
+        if row and not row.startswith("#"):
+            parts = row.split(" ", 8)
+            out[parts[0]] = re.sub(" +", " ", parts[8].replace("|", " ")).strip()
+    return out
+
+
+def test_corpus_has_iam_train_lines_and_no_others(iam_dir):
+    train = _iam_split(iam_dir, "train")
+    held = _iam_split(iam_dir, "validation") | _iam_split(iam_dir, "test")
+    assert train and held
+    texts = _iam_texts(iam_dir)
+    iam = iam_train_texts(iam_dir)
+    train_texts = {texts[i] for i in train if len(texts[i]) <= MAX_CHARS}
+    assert set(iam) == train_texts
+    assert texts["a01-000u-00"] in iam  # a training form of the shared subset
+    corpus = set(training_texts(iam_dir, np.random.default_rng(0)))
+    assert train_texts <= corpus
+    leaked = [i for i in held if texts[i] in corpus and texts[i] not in train_texts and len(texts[i]) > 25]
+    assert not leaked, f"validation/test lines in the training text: {leaked[:5]}"
+    for line_id in ("e06-006-00", "e06-033-00", "e06-041-02"):
+        assert texts[line_id] not in corpus
