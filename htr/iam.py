@@ -222,8 +222,13 @@ def _load_meta(root: Path) -> _Meta:
         meta = _cache.get(key)
     if meta is not None:
         return meta
+    for p in (lines_txt, forms_txt):
+        if p.exists() and root not in p.resolve().parents:
+            raise IAMError(f"refused {p.relative_to(root)}: it leads outside the IAM folder")
     writer_of = _parse_forms(forms_txt) if forms_txt.is_file() else {}
     lines = _parse_lines(lines_txt, writer_of)
+    if not lines:
+        raise IAMError(f"{lines_txt}: no line rows (is the file complete?)")
     by_form: dict[str, list[str]] = {f: [] for f in writer_of}
     for line_id in lines:
         by_form.setdefault(form_of(line_id), []).append(line_id)
@@ -344,7 +349,11 @@ class IAM:
             lines_dir = self.root / "lines"
             if lines_dir.is_dir():
                 for dirpath, _dirs, files in os.walk(lines_dir):
-                    have.update(f[:-4] for f in files if f.endswith(".png"))
+                    here = Path(dirpath)
+                    for f in files:  # only files where line_image_path looks: lines/a01/a01-000u/
+                        stem = f[:-4]
+                        if f.endswith(".png") and here.name == form_of(stem) and here.parent.name == stem[:3]:
+                            have.add(stem)
             self._available = sorted(
                 i for i, line in self.lines.items() if i in have or self.forms[line.form].has_image
             )

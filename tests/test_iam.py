@@ -299,3 +299,27 @@ def test_cache_notices_a_changed_file(iam_dir, tmp_path):
     time.sleep(0.01)
     _edit_lines(root, lambda t: t.replace("A|MOVE|to|stop", "A|MOVE|to|start"))
     assert "start" in IAM(root).line("a01-000u-00").text
+
+
+def test_empty_lines_txt_and_misplaced_images(iam_dir, tmp_path):
+    root = _copy(iam_dir, tmp_path / "empty", lines=False, forms=())
+    _edit_lines(root, lambda t: "\n".join(r for r in t.splitlines() if r.startswith("#")))
+    with pytest.raises(IAMError, match="no line rows"):
+        IAM(root)
+    root = _copy(iam_dir, tmp_path / "misplaced", lines=True, forms=())
+    moved = root / "lines" / "a01" / "a01-000u" / "a01-000u-00.png"
+    moved.rename(root / "lines" / "a01" / "a01-000u-00.png")  # one level too high
+    iam = IAM(root)
+    assert "a01-000u-00" not in iam.available_lines()
+    assert len(iam.available_lines()) == 6
+    assert not iam.has_line_image("a01-000u-00")
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks on this system")
+def test_metadata_symlinked_outside_is_refused(iam_dir, tmp_path):
+    root = _copy(iam_dir, tmp_path / "iam", lines=False, forms=())
+    outside = tmp_path / "elsewhere.txt"
+    (root / "ascii" / "lines.txt").rename(outside)
+    (root / "ascii" / "lines.txt").symlink_to(outside)
+    with pytest.raises(IAMError, match="outside the IAM folder"):
+        IAM(root)
