@@ -128,9 +128,10 @@ def test_a_bar_maps_to_the_step_that_sees_it(h, w, width):
         # every step that sees the bar maps back onto it (within one step's columns)
         mapped = prep.step_to_column(inked)
         assert np.all(mapped >= left - step_cols) and np.all(mapped <= left + bar + step_cols), (left, inked)
-        # the ink-weighted mean of the mapped columns is the bar's centre
+        # the ink-weighted mean of the mapped columns is the bar's centre (a mapping
+        # off by half a step, e.g. to a step's left edge, misses by step_cols / 2)
         mean = float((prep.step_to_column(np.arange(len(ink))) * ink).sum() / ink.sum())
-        assert abs(mean - centre) <= step_cols / 2, (left, mean)
+        assert abs(mean - centre) <= step_cols / 8, (left, mean)
         # and the bar's centre column maps forward to a step that sees it
         assert int(prep.column_to_step(centre)) in set(inked.tolist())
         lo, hi = prep.step_edges_to_columns(inked[0], inked[-1])

@@ -1,0 +1,206 @@
+"""The Easter2 engine with random (untrained) weights, and the engine registry.
+
+Untrained weights read nonsense, so these tests check the contract — types,
+shapes, timings, consistency between the engine's paths — not the text.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+from htr.alphabet import CHARS, NUM_CLASSES
+from htr.errors import EngineUnavailable
+from htr.types import Recognition
+
+
+def synthetic_line(width: int = 700, height: int = 70, seed: int = 0) -> np.ndarray:
+    """Ink-dark strokes of letter-like sizes on white paper."""
+    rng = np.random.default_rng(seed)
+    g = np.full((height, width), 248, np.uint8)
+    x = 15
+    while x < width - 30:
+        w = int(rng.integers(4, 14))
+        top = int(rng.integers(height // 6, height // 3))
+        g[top : top + int(rng.integers(height // 4, height // 2)), x : x + w] = int(rng.integers(0, 60))
+        x += w + int(rng.integers(4, 25))
+    return g
+
+
+def synthetic_page(lines: int = 3) -> np.ndarray:
+    page = np.full((120 * lines + 80, 900), 250, np.uint8)
+    for i in range(lines):
+        y = 60 + 120 * i
+        page[y : y + 70, 60:760] = synthetic_line(700, 70, seed=i + 1)
+    return page
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    from htr.model import build_easter2
+
+    path = tmp_path_factory.mktemp("weights") / "random.weights.h5"
+    build_easter2().save_weights(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(weights):
+    from htr.engines.easter2 import Easter2Engine
+
+    return Easter2Engine(weights=weights)
+
+
+def test_available_with_weights(engine, weights):
+    ok, reason = engine.availability()
+    assert ok is True and engine.is_available()
+    assert weights.name in reason
+
+
+def test_recognize_returns_a_timed_recognition(engine):
+    rec = engine.recognize(synthetic_line())
+    assert isinstance(rec, Recognition)
+    assert rec.engine == "easter2"
+    assert rec.seconds > 0
+    assert len(rec.char_probs) == len(rec.text)
+    assert all(0.0 <= p <= 1.0 for p in rec.char_probs)
+    assert set(rec.text) <= set(CHARS)
+    assert rec.lines == () and rec.box is None
+
+
+def test_recognize_agrees_with_analyze(engine):
+    line = synthetic_line(seed=3)
+    rec = engine.recognize(line)
+    ana = engine.analyze(line)
+    assert rec.text == ana.greedy.text
+    assert rec.char_probs == pytest.approx(ana.greedy.char_probs, abs=1e-5)
+
+
+def test_analyze_shapes(engine):
+    line = synthetic_line(900, 60, seed=4)
+    ana = engine.analyze(line)
+    prep = ana.prepared
+    assert prep.x.shape == (2000, 80)
+    n = prep.content_steps
+    assert n == -(-1200 // 4)  # 900 columns at height 60 -> 1200 at height 80
+    assert ana.probs.shape == (n, NUM_CLASSES)
+    assert np.allclose(ana.probs.sum(axis=1), 1.0, atol=1e-5)
+    assert len(ana.gates) == 3 and len(ana.activations) == 3
+    for gate, act in zip(ana.gates, ana.activations):
+        assert gate.shape == (256,)
+        assert gate.min() >= 0.0 and gate.max() <= 1.0
+        assert act.shape == (n, 256)
+        assert act.min() >= 0.0
+    assert ana.beam is not None
+    assert engine.analyze(line, beam=False).beam is None
+    # spans of the greedy reading lie inside the analysed steps
+    for span in ana.greedy.spans:
+        assert 0 <= span.start <= span.end < n
+
+
+def test_saliency_is_an_image_sized_map(engine):
+    line = synthetic_line(400, 50, seed=5)
+    sal = engine.saliency(line, 10, 14, CHARS.index("e"))
+    assert sal.shape == line.shape
+    assert np.isfinite(sal).all()
+    assert sal.min() >= 0.0 and sal.max() == pytest.approx(1.0)
+
+
+def test_lines_read_alone_or_in_a_batch_agree(engine):
+    lines = [synthetic_line(500, 60, seed=6), synthetic_line(800, 90, seed=7)]
+    together = engine.read_lines(lines)
+    alone = [engine.read_lines([g])[0] for g in lines]
+    assert [d.text for d in together] == [d.text for d in alone]
+
+
+def test_beam_decoder_engine(weights):
+    from htr.engines.easter2 import Easter2Engine
+
+    eng = Easter2Engine(weights=weights, decoder="beam")
+    line = synthetic_line(seed=8)
+    rec = eng.recognize(line)
+    assert rec.text == eng.analyze(line).beam.text
+    assert len(rec.char_probs) == len(rec.text)
+
+
+def test_true_width_engine(weights):
+    from htr.engines.easter2 import Easter2Engine
+
+    eng = Easter2Engine(weights=weights, width=None)
+    line = synthetic_line(333, 47, seed=9)
+    ana = eng.analyze(line, beam=False)
+    assert ana.prepared.width % 4 == 0 and ana.prepared.width < 2000
+    assert ana.probs.shape == (ana.prepared.content_steps, NUM_CLASSES)
+    rec = eng.recognize(line)
+    assert len(rec.char_probs) == len(rec.text)
+
+
+def test_page_layout_reads_each_line(engine):
+    segment = pytest.importorskip("htr.segment", reason="htr.segment (helper D) has not landed")
+    page = synthetic_page(3)
+    boxes = segment.segment_page(page)
+    if len(boxes) != 3:
+        pytest.fail(f"htr.segment found {len(boxes)} lines on a synthetic 3-line page: {boxes}")
+    rec = engine.recognize(page, layout="page")
+    assert isinstance(rec, Recognition)
+    assert len(rec.lines) == 3
+    tops = [r.box.y for r in rec.lines]
+    assert tops == sorted(tops)
+    for r, y in zip(rec.lines, (60, 180, 300)):
+        rows = np.nonzero((page[y : y + 70] < 128).any(axis=1))[0] + y  # this line's ink
+        assert r.box.y <= rows[0] + 3 and r.box.y + r.box.h >= rows[-1] - 3, (r.box, rows[0], rows[-1])
+        assert len(r.char_probs) == len(r.text)
+    assert rec.text == "\n".join(r.text for r in rec.lines)
+    assert len(rec.char_probs) == len(rec.text)  # a newline counts as one sure character
+    assert rec.seconds > 0
+
+
+# ---------------------------------------------------------------- without weights
+def test_without_weights_unavailable_with_reason(tmp_path, monkeypatch):
+    from htr.engines.easter2 import Easter2Engine
+
+    monkeypatch.delenv("HTR_WEIGHTS", raising=False)
+    missing = tmp_path / "none.weights.h5"
+    eng = Easter2Engine(weights=missing)
+    ok, reason = eng.availability()
+    assert ok is False and not eng.is_available()
+    assert str(missing) in reason
+    with pytest.raises(EngineUnavailable) as err:
+        eng.recognize(synthetic_line())
+    assert str(missing) in str(err.value)
+    with pytest.raises(EngineUnavailable):
+        eng.analyze(synthetic_line())
+
+
+def test_unloadable_weights_become_unavailable(tmp_path):
+    from htr.engines.easter2 import Easter2Engine
+
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"not hdf5 at all" * 50)
+    eng = Easter2Engine(weights=bad)
+    with pytest.raises(EngineUnavailable):
+        eng.recognize(synthetic_line())
+    ok, reason = eng.availability()
+    assert ok is False and "bad.weights.h5" in reason
+    with pytest.raises(EngineUnavailable):  # and stays so, without retrying each time
+        eng.recognize(synthetic_line())
+
+
+# ---------------------------------------------------------------- registry
+def test_registry():
+    from htr.engines import ENGINE_NAMES, get_engine
+    from htr.engines.easter2 import Easter2Engine
+
+    assert ENGINE_NAMES == ("easter2", "easyocr", "tesseract")
+    with pytest.raises(ValueError) as err:
+        get_engine("nope")
+    assert "nope" in str(err.value) and "easter2" in str(err.value)
+    eng = get_engine("easter2", weights="x.weights.h5", decoder="beam", gpu=True, timeout=3)
+    assert isinstance(eng, Easter2Engine)
+    assert eng.name == "easter2" and eng.decoder == "beam" and str(eng.weights) == "x.weights.h5"
+    with pytest.raises(ValueError):
+        Easter2Engine(decoder="viterbi")

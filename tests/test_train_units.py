@@ -1,0 +1,206 @@
+"""The pure pieces of htr.train: focal CTC loss, batch decoding, replay buffer, config, LR schedule.
+
+No training runs here (that is the smoke test's job); every expected value is
+worked out independently: the loss from a brute-force sum over all CTC paths.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+if not (Path(__file__).resolve().parent.parent / "htr" / "train.py").is_file():
+    pytest.skip("htr/train.py has not landed yet", allow_module_level=True)
+
+from htr import train  # noqa: E402
+from htr.alphabet import BLANK, CHARS, NUM_CLASSES, encode  # noqa: E402
+from htr.ctc import best_path  # noqa: E402
+
+A, B = CHARS.index("a"), CHARS.index("b")
+
+
+def tiny_posteriors(seed: int, T: int = 5) -> np.ndarray:
+    """(T, 80) softmax rows whose mass is on 'a', 'b' and blank only."""
+    rng = np.random.default_rng(seed)
+    p = np.zeros((T, NUM_CLASSES), np.float64)
+    p[:, [A, B, BLANK]] = rng.dirichlet([1.0, 1.0, 1.0], size=T)
+    return p.astype(np.float32)
+
+
+def label_probability(probs: np.ndarray, label: tuple[int, ...]) -> float:
+    """P(label | probs) by CTC's definition: sum over every path that collapses to it."""
+    total = 0.0
+    for path in itertools.product([A, B, BLANK], repeat=probs.shape[0]):
+        out, prev = [], None
+        for c in path:
+            if c != prev and c != BLANK:
+                out.append(c)
+            prev = c
+        if tuple(out) == label:
+            total += float(np.prod([probs[t, c] for t, c in enumerate(path)], dtype=np.float64))
+    return total
+
+
+# ---------------------------------------------------------------- focal CTC loss
+def test_focal_ctc_loss_matches_a_hand_computation():
+    alpha, gamma = 0.25, 0.5
+    loss_fn = train.focal_ctc_loss(alpha, gamma)
+    probs = np.stack([tiny_posteriors(1), tiny_posteriors(2)])
+    texts = ["ab", "a"]
+    y = np.full((2, 4), -1, np.int32)  # labels padded with -1, as the feeder does
+    for i, t in enumerate(texts):
+        y[i, : len(t)] = encode(t)
+    got = np.asarray(loss_fn(y, probs), dtype=np.float64).ravel()
+    assert got.shape == (2,)
+    for i, t in enumerate(texts):
+        p = label_probability(probs[i], tuple(encode(t).tolist()))
+        ctc = -math.log(p)
+        expect = alpha * (1 - p) ** gamma * ctc
+        assert got[i] == pytest.approx(expect, rel=2e-3), (t, p)
+
+
+def test_focal_ctc_loss_is_keras_ctc_reweighted():
+    from keras import ops
+
+    probs = tiny_posteriors(3, T=6)[None]
+    y = np.array([[A, A, B, -1, -1]], np.int32)
+    plain = float(
+        np.asarray(
+            ops.ctc_loss(
+                y[:, :3], np.log(np.clip(probs, 1e-8, 1.0)), np.array([3]), np.array([6]), mask_index=BLANK
+            )
+        ).ravel()[0]
+    )
+    assert plain == pytest.approx(-math.log(label_probability(probs[0], (A, A, B))), rel=2e-3)
+    for alpha, gamma in ((1.0, 0.0), (0.25, 0.5), (0.5, 2.0)):
+        got = float(np.asarray(train.focal_ctc_loss(alpha, gamma)(y, probs)).ravel()[0])
+        p = math.exp(-plain)
+        assert got == pytest.approx(alpha * (1 - p) ** gamma * plain, rel=2e-3)
+
+
+def test_focal_weight_shrinks_the_loss_of_easy_samples():
+    loss_fn = train.focal_ctc_loss(1.0, 2.0)
+    sure = np.zeros((1, 4, NUM_CLASSES), np.float32)
+    sure[0, :, BLANK] = 1.0
+    sure[0, 1, BLANK], sure[0, 1, A] = 0.02, 0.98  # "a" with probability ~0.98
+    unsure = np.zeros_like(sure)
+    unsure[0, :, BLANK] = 0.6
+    unsure[0, :, A] = 0.4
+    y = np.array([[A]], np.int32)
+    easy = float(np.asarray(loss_fn(y, sure)).ravel()[0])
+    hard = float(np.asarray(loss_fn(y, unsure)).ravel()[0])
+    assert 0.0 <= easy < 1e-3 < hard
+
+
+# ---------------------------------------------------------------- batch decoding for validation
+def test_greedy_texts_decodes_a_batch_like_best_path():
+    def path(s: str) -> np.ndarray:
+        p = np.full((len(s), NUM_CLASSES), 0.1 / (NUM_CLASSES - 1), np.float32)
+        for t, ch in enumerate(s):
+            p[t, BLANK if ch == "_" else CHARS.index(ch)] = 0.9
+        return p
+
+    batch = np.stack([path("hh_e_ll_l_oo_"), path("a_a__b_____aa"), path("_____________")])
+    assert train.greedy_texts(batch) == ["hello", "aaba", ""]
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(4, 30, NUM_CLASSES)) * 3
+    logits[..., BLANK] += 2
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    assert train.greedy_texts(probs) == [best_path(p).text for p in probs]
+
+
+# ---------------------------------------------------------------- replay buffer
+def samples(values: list[int], labels: list[list[int]], width: int = 8):
+    xs = np.stack([np.full((width, 80), v, np.uint8) for v in values])
+    return xs, [np.array(l, np.int32) for l in labels]
+
+
+def test_replay_buffer_fills_wraps_and_resets_labels():
+    buf = train.ReplayBuffer(capacity=3, width=8, seed=0)
+    assert buf.size == 0
+    buf.add(*samples([10, 20], [[1, 2, 3, 4], [5]]))
+    assert buf.size == 2 and buf.added == 2
+    x, y = buf.batch(50)
+    assert x.dtype == np.float32 and x.shape == (50, 8, 80)
+    assert set(np.round(x[:, 0, 0] * 255).astype(int)) <= {10, 20}  # never the empty slot
+    assert y.shape[1] == 4  # trimmed to the longest label drawn
+    # fill past capacity: the oldest slot (10, label 1 2 3 4) is overwritten first
+    buf.add(*samples([30, 40], [[6, 7], [8]]))
+    assert buf.size == 3 and buf.added == 4
+    assert sorted(buf.x[:, 0, 0].tolist()) == [20, 30, 40]
+    slot = int(np.nonzero(buf.x[:, 0, 0] == 40)[0][0])
+    assert buf.y[slot, :2].tolist() == [8, -1]  # no leftover of the longer label it replaced
+    x, y = buf.batch(200)
+    assert set(np.round(x[:, 0, 0] * 255).astype(int)) == {20, 30, 40}
+    assert y.shape[1] == 2
+    for xv, row in zip(np.round(x[:, 0, 0] * 255).astype(int), y):
+        expect = {20: [5, -1], 30: [6, 7], 40: [8, -1]}[int(xv)]
+        assert row.tolist() == expect
+
+
+# ---------------------------------------------------------------- config
+def test_config_from_args_presets_flags_and_files(tmp_path):
+    parse = train.build_parser().parse_args
+    cfg = train.config_from_args(parse(["--preset", "smoke"]))
+    assert cfg == train.PRESETS["smoke"] and cfg is not train.PRESETS["smoke"]
+
+    cfg = train.config_from_args(parse(["--preset", "gpu", "--batch", "7", "--minutes", "1.5", "--workers", "3"]))
+    assert (cfg.batch, cfg.minutes, cfg.workers) == (7, 1.5, 3)
+    assert cfg.lr == train.PRESETS["gpu"].lr
+
+    conf = tmp_path / "c.json"
+    conf.write_text(json.dumps({"lr": 0.01, "patience": 3}))
+    cfg = train.config_from_args(parse(["--config", str(conf), "--steps-per-epoch", "9"]))
+    assert (cfg.lr, cfg.patience, cfg.steps_per_epoch) == (0.01, 3, 9)
+    assert cfg.batch == train.PRESETS["cpu"].batch  # default preset is cpu
+
+    before = dict(train.PRESETS["cpu"].sources)
+    cfg = train.config_from_args(parse(["--real-weight", "0.5"]))
+    assert cfg.sources == dict(before, iam=0.5)
+    assert train.PRESETS["cpu"].sources == before  # the preset itself is untouched
+
+
+def test_config_file_with_an_unknown_field_is_refused(tmp_path):
+    conf = tmp_path / "bad.json"
+    conf.write_text(json.dumps({"learning_rate": 0.1}))
+    with pytest.raises(ValueError) as err:
+        train.config_from_args(train.build_parser().parse_args(["--config", str(conf)]))
+    assert "learning_rate" in str(err.value)
+
+
+# ---------------------------------------------------------------- learning-rate schedule
+def test_lr_warmup_then_cosine_to_the_floor():
+    cfg = train.Config(lr=1e-3, lr_min=1e-5, warmup_steps=100)
+    lr = lambda frac, step: train._lr(cfg, frac, step)  # noqa: E731
+    assert lr(0.0, 0) == pytest.approx(1e-5 + (1e-3 - 1e-5) / 100)  # first warm-up step
+    assert lr(0.0, 49) == pytest.approx(1e-5 + (1e-3 - 1e-5) * 0.5)
+    assert lr(0.0, 99) == pytest.approx(1e-3)  # warm-up done
+    assert lr(0.5, 1000) == pytest.approx((1e-3 + 1e-5) / 2)  # half way down the cosine
+    assert lr(0.25, 1000) == pytest.approx(1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi / 4)) / 2)
+    assert lr(1.0, 1000) == pytest.approx(1e-5)
+    assert lr(3.0, 1000) == pytest.approx(1e-5)  # budget overrun stays at the floor
+    assert lr(-1.0, 1000) == pytest.approx(1e-3)
+    after = [lr(f, 1000) for f in np.linspace(0, 1, 21)]
+    assert all(a >= b for a, b in zip(after, after[1:]))
+    warm = [lr(0.0, s) for s in range(0, 120, 10)]
+    assert all(a <= b for a, b in zip(warm, warm[1:]))
+
+
+# ---------------------------------------------------------------- samples
+def test_to_sample_refuses_labels_the_frames_cannot_hold():
+    g = np.full((80, 40), 255, np.uint8)  # 40 columns -> 10 time steps at true width
+    g[20:60, 10:30] = 0
+    x, label = train._to_sample(g, "ab", 40)
+    assert x.dtype == np.uint8 and x.shape == (40, 80)
+    assert x.max() == 255 and label.tolist() == [A, B]
+    assert train._to_sample(g, "abcdefghijk", 40) is None  # 11 characters, 10 steps
+    assert train._to_sample(g, "aaaaaa", 40) is None  # 6 letters + 5 separating blanks
+    assert train._to_sample(g, "€€", 40) is None  # nothing the model can write
