@@ -12,6 +12,7 @@ and the exit status is 2 at the end; an engine that cannot run prints
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import os
@@ -53,6 +54,30 @@ def _internal(exc: BaseException) -> str:
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
+@contextlib.contextmanager
+def _quiet_native_logs():
+    """Send file descriptor 2 to /dev/null while engines load and run.
+
+    TensorFlow's C++ runtime writes INFO lines to stderr before its logging is
+    configured (no environment variable stops them); they would break the
+    contract that stderr holds only ``error:`` lines. ``HTR_VERBOSE=1`` keeps them.
+    """
+    if os.environ.get("HTR_VERBOSE"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 # --------------------------------------------------------------------------
 # recognize
 
@@ -83,8 +108,9 @@ def _open_engine(name: str, kwargs: dict):
     try:
         from htr.engines import get_engine
 
-        engine = get_engine(name, **kwargs)
-        ok, reason = engine.availability()
+        with _quiet_native_logs():
+            engine = get_engine(name, **kwargs)
+            ok, reason = engine.availability()
     except HTRError as exc:
         return None, _exc_reason(exc, name)
     except ImportError as exc:
@@ -138,7 +164,8 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         try:
             gray = load_image(path, name=path)
             layout = choose_layout(gray.shape) if args.layout == "auto" else args.layout
-            rec = engine.recognize(gray, layout=layout)
+            with _quiet_native_logs():
+                rec = engine.recognize(gray, layout=layout)
         except EngineUnavailable as exc:  # the engine itself broke: no use going on
             _err(args.engine, _exc_reason(exc, args.engine))
             return EXIT_ERROR
@@ -410,6 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow: warnings and errors only
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.reconfigure(errors="backslashreplace")
