@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
+from htr.alphabet import CHARS
 from htr.synth.fonts import font_paths
 
 #: Height in pixels from the top of "bdhklH" to the bottom of "gjpqy" at which
@@ -33,6 +34,11 @@ SPAN = 52
 #: Width per character of a real IAM line crop, as a fraction of its height
 #: (median of the shared real lines: 0.49; their 25-75 % range 0.38-0.53).
 IAM_CHAR_ASPECT = 0.48
+
+#: Per-glyph jitter is quantised so that jittered glyph bitmaps can be cached.
+_SCALE_STEP, _NSCALE = 0.03, 6      # scale 0.82 .. 1.18
+_ANGLE_STEP, _NANGLE = 1.5, 6       # rotation -9 .. 9 degrees
+_CACHE_MAX = 40000                  # cached glyph bitmaps per renderer (~40-80 MB)
 
 _BILINEAR = Image.Resampling.BILINEAR
 _MESH = Image.Transform.MESH
@@ -59,17 +65,24 @@ class _Font:
         probe = ImageFont.truetype(str(self.path), 100)
         top = min(probe.getbbox(c, anchor="ls")[1] for c in "bdhklH")
         bottom = max(probe.getbbox(c, anchor="ls")[3] for c in "gjpqy")
-        self.size = max(8, round(100 * SPAN / max(1, bottom - top)))
+        xh = max(1, -probe.getbbox("x", anchor="ls")[1])
+        # size: between "ascender-to-descender = SPAN" and "x-height = 0.42 SPAN"
+        # (IAM's typical proportion), so fonts with huge loops still show a
+        # readable x-height and fonts with stubby ascenders are not blown up
+        by_span = 100 * SPAN / max(1, bottom - top)
+        by_xh = 100 * 0.42 * SPAN / xh
+        self.size = max(8, round(math.sqrt(by_span * by_xh)))
         self.font = ImageFont.truetype(str(self.path), self.size)
         self.space = max(4.0, self.font.getlength(" "))
         self.xheight = -self.font.getbbox("x", anchor="ls")[1]
         self._glyphs: dict[str, tuple[Image.Image, int, int, float]] = {}
+        self.variants: dict[tuple[str, int, int], tuple[np.ndarray, float, float, float]] = {}
         self.stroke = self._stroke_width()
         # may the renderer thin this font's strokes (3x3 min filter)? only if
         # the strokes are thick and no glyph (a comma, an i-dot) would vanish
-        self.erodible = self.stroke >= 3.5 and all(
-            np.asarray(self.glyph(c)[0].filter(ImageFilter.MinFilter(3))).max() >= 160
-            for c in ".,'\":;!?-*+#&()/" + "il1")
+        self.erodible = self.stroke >= 4.5 and all(
+            np.asarray(self.glyph(c)[0].filter(ImageFilter.MinFilter(3))).max() >= 200
+            for c in CHARS if c != " ")
 
     def glyph(self, ch: str) -> tuple[Image.Image, int, int, float]:
         """(bitmap 'L' ink=255, x offset, y offset from baseline, advance)."""
@@ -82,12 +95,6 @@ class _Font:
             g = (img, x0 - 1, y0 - 1, self.font.getlength(ch))
             self._glyphs[ch] = g
         return g
-
-    def word(self, text: str) -> tuple[Image.Image, int, int, float]:
-        x0, y0, x1, y1 = self.font.getbbox(text, anchor="ls")
-        img = Image.new("L", (max(1, x1 - x0) + 2, max(1, y1 - y0) + 2), 0)
-        ImageDraw.Draw(img).text((1 - x0, 1 - y0), text, font=self.font, fill=255, anchor="ls")
-        return img, x0 - 1, y0 - 1, self.font.getlength(text)
 
     def _stroke_width(self) -> float:
         """Mean stroke width in pixels: 2 * ink area / ink outline length."""
@@ -142,6 +149,7 @@ class LineRenderer:
         self.style = style or Style()
         self.seed = seed
         self._fonts: dict[int, _Font] = {}
+        self._cached = 0
         self._noise: Image.Image | None = None
 
     # Pickle only the recipe: caches (FreeType handles) are rebuilt per process.
@@ -180,82 +188,101 @@ class LineRenderer:
         return self._paper(cov, rng)
 
     def _compose(self, text: str, font: _Font, rng: np.random.Generator) -> Image.Image:
-        """Place glyphs (or whole words) with jitter on a canvas; crop to the ink."""
+        """Place glyphs with jitter on a canvas; crop to the ink.
+
+        Per-glyph mode jitters each glyph's size, rotation, height and spacing;
+        word mode keeps the glyphs of a word exactly on the font's advances (so
+        cursive joins stay joined) and jitters whole words instead.
+        """
         j = self.style.glyph_jitter * rng.uniform(0.2, 1.0)
         word_mode = rng.random() < self.style.word_mode_p
-        size_sd = 0.06 * j
-        rot_sd = 3.0 * j
+        size_sd = 0.06 * j / _SCALE_STEP
+        rot_sd = 3.0 * j / _ANGLE_STEP
         dy_sd = 0.03 * SPAN * j
-        track = rng.uniform(-0.03, 0.10) * font.xheight
+        dx_sd = 0.04 * font.xheight * j
+        track = rng.uniform(-0.03, 0.10) * font.xheight if not word_mode else rng.uniform(-0.02, 0.04) * font.xheight
         space_mult = rng.uniform(1.0, 2.6)
-        units = text.split(" ") if word_mode else list(text)
         narrow = iter(_space_factors(text))
+        n = len(text)
+        # all random draws at once (fast): scale and angle as cache indices
+        si = np.clip(np.rint(rng.normal(0, size_sd, n)), -_NSCALE, _NSCALE).astype(int)
+        ai = np.clip(np.rint(rng.normal(0, rot_sd, n)), -_NANGLE, _NANGLE).astype(int)
+        dys = rng.normal(0, dy_sd, n)
+        dxs = rng.normal(0, dx_sd, n)
+        if word_mode:  # one scale and height per word, no rotation inside words
+            ai[:] = 0
+            word_id = np.cumsum([c == " " for c in text])
+            wsi = np.clip(np.rint(rng.normal(0, size_sd * 0.6, word_id[-1] + 1)), -_NSCALE, _NSCALE).astype(int)
+            wdy = rng.normal(0, dy_sd, word_id[-1] + 1)
+            si, dys, dxs = wsi[word_id], wdy[word_id], np.zeros(n)
 
-        def gap() -> float:
-            f = rng.uniform(0.05, 0.5) if next(narrow, False) else space_mult * rng.uniform(0.8, 1.25)
-            return font.space * f
-
-        est = int(sum(font.glyph(c)[3] for c in text) * 1.3 + len(text) * (abs(track) + 4)
+        est = int(sum(font.glyph(c)[3] for c in text) * 1.35 + n * (abs(track) + 4)
                   + text.count(" ") * font.space * 3 + 4 * SPAN)
         height = 3 * SPAN
         base = int(1.8 * SPAN)
         canvas = np.zeros((height, est), np.uint8)
         x = float(SPAN)
-        for k, unit in enumerate(units):
-            if word_mode:
-                if k:
-                    x += gap()
-                if not unit:
-                    continue
-                img, ox, oy, adv = font.word(unit)
-                scale = 1.0 + rng.normal(0, size_sd * 0.6)
-                angle = rng.normal(0, rot_sd * 0.4)
-            else:
-                if unit == " ":
-                    x += gap()
-                    continue
-                img, ox, oy, adv = font.glyph(unit)
-                scale = 1.0 + rng.normal(0, size_sd)
-                angle = rng.normal(0, rot_sd)
-            scale = float(np.clip(scale, 0.8, 1.2))
-            w0, h0 = img.size
-            if abs(scale - 1.0) > 0.02:
-                img = img.resize((max(1, round(w0 * scale)), max(1, round(h0 * scale))), _BILINEAR)
-            if abs(angle) > 0.7:
-                img = img.rotate(float(angle), resample=_BILINEAR, expand=True)
-            w, h = img.size
-            # keep the bitmap's centre where the unscaled, unrotated one was
-            cx = x + (ox + w0 / 2) * scale
-            cy = base + (oy + h0 / 2) * scale + rng.normal(0, dy_sd)
-            left = int(round(cx - w / 2))
-            top = int(round(cy - h / 2))
+        for k, ch in enumerate(text):
+            if ch == " ":
+                f = rng.uniform(0.05, 0.5) if next(narrow, False) else space_mult * rng.uniform(0.8, 1.25)
+                x += font.space * f
+                continue
+            a, offx, offy, adv = self._variant(font, ch, int(si[k]), int(ai[k]))
+            h, w = a.shape
+            left = int(x + offx + 0.5)
+            top = int(base + offy + dys[k] + 0.5)
             if left + w >= canvas.shape[1] - 1:  # rare: grow the canvas
                 canvas = np.pad(canvas, ((0, 0), (0, left + w - canvas.shape[1] + SPAN)))
             top = min(max(top, 0), height - h) if h < height else 0
-            a = np.asarray(img)[: height - top]
+            a = a[: height - top]
             region = canvas[top: top + a.shape[0], left: left + w]
             np.maximum(region, a, out=region)
-            x += adv * scale + track + (rng.normal(0, 0.04 * font.xheight * j) if not word_mode else 0)
+            x += adv + track + dxs[k]
         rows = np.flatnonzero(canvas.max(axis=1) > 40)
         cols = np.flatnonzero(canvas.max(axis=0) > 40)
         if rows.size == 0:
             raise ValueError(f"font {font.path.name} drew no ink for {text!r}")
         return Image.fromarray(canvas[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1])
 
+    def _variant(self, font: _Font, ch: str, si: int, ai: int) -> tuple[np.ndarray, float, float, float]:
+        """A glyph scaled by 1 + si*_SCALE_STEP and rotated by ai*_ANGLE_STEP degrees:
+        (bitmap, left and top offset from the pen position on the baseline, advance).
+        Cached; the cache is emptied when it holds more than _CACHE_MAX bitmaps."""
+        key = (ch, si, ai)
+        v = font.variants.get(key)
+        if v is not None:
+            return v
+        img, ox, oy, adv = font.glyph(ch)
+        scale = 1.0 + si * _SCALE_STEP
+        w0, h0 = img.size
+        if si:
+            img = img.resize((max(1, round(w0 * scale)), max(1, round(h0 * scale))), _BILINEAR)
+        if ai:
+            img = img.rotate(ai * _ANGLE_STEP, resample=_BILINEAR, expand=True)
+        w, h = img.size
+        # keep the bitmap's centre where the unscaled, unrotated one was
+        v = (np.asarray(img), (ox + w0 / 2) * scale - w / 2, (oy + h0 / 2) * scale - h / 2, adv * scale)
+        self._cached += 1
+        if self._cached > _CACHE_MAX:
+            for f in self._fonts.values():
+                f.variants.clear()
+            self._cached = 1
+        font.variants[key] = v
+        return v
+
     def _stroke(self, cov: Image.Image, font: _Font, rng: np.random.Generator) -> Image.Image:
         """Pen width: move the font's stroke width towards a random IAM-like one.
 
         Dilation (3x3 max filter) adds about 2 px; erosion is only applied to
-        fonts whose strokes are thick enough to survive it (no glyph may vanish).
+        fonts whose strokes survive it (``_Font.erodible``: no glyph may vanish).
         """
-        target = rng.uniform(2.0, 4.8)
+        target = rng.uniform(1.8, 4.0)
         have = font.stroke
         if have < target - 1.2:
-            cov = cov.filter(ImageFilter.MaxFilter(3))
-            if have < target - 3.2:
-                cov = cov.filter(ImageFilter.MaxFilter(3))
-        elif have > target + 1.0 and font.erodible:
-            cov = cov.filter(ImageFilter.MinFilter(3))
+            times = 2 if have < target - 3.2 else 1
+            return Image.fromarray(_filter3(np.asarray(cov), np.maximum, times))
+        if have > target + 1.0 and font.erodible:
+            return Image.fromarray(_filter3(np.asarray(cov), np.minimum, 1))
         return cov
 
     def _warp(self, cov: Image.Image, n_chars: int, rng: np.random.Generator) -> Image.Image:
@@ -329,9 +356,14 @@ class LineRenderer:
     def _paper(self, cov: Image.Image, rng: np.random.Generator) -> np.ndarray:
         """Ink on paper: soft strokes, uneven ink, paper gradient, scanner noise."""
         w, h = cov.size
-        if rng.random() < 0.5:  # ink density: a soft pen leaves lighter strokes
-            k = rng.uniform(0.75, 1.0)
-            cov = cov.point([min(255, int(i * k * 1.15)) for i in range(256)])
+        # edge contrast: the upscale leaves soft ramps; a random sigmoid curve
+        # makes them anywhere from crisp (a fine pen, sharp scan) to soft
+        centre, width = rng.uniform(95, 165), rng.uniform(8, 40)
+        lut = 255.0 / (1.0 + np.exp(-(np.arange(256) - centre) / width))
+        lut = (lut - lut[0]) * (255.0 / (lut[255] - lut[0]))
+        if rng.random() < 0.15:  # ink density: a soft pen leaves lighter strokes
+            lut *= rng.uniform(0.8, 1.0)
+        cov = cov.point(np.clip(lut, 0, 255).astype(np.uint8).tolist())
         # paper: a base gray with slow gradients along x and y; ink: darkness
         # varying slowly along the line (pen pressure, ink flow)
         base = 254 - 22 * rng.random() ** 2
@@ -340,7 +372,7 @@ class LineRenderer:
         rowp = np.interp(xs, knots, rng.normal(0, rng.uniform(0, 5), 5))
         colp = np.linspace(0, rng.normal(0, 3), h, dtype=np.float32)
         paper = np.clip(base + colp[:, None] + rowp[None, :], 0, 255).astype(np.uint8)
-        ink_level = rng.uniform(0, 90)
+        ink_level = 100 * rng.random() ** 2  # mostly dark, like IAM's ballpoint and ink
         inkp = np.interp(xs, np.linspace(0, w, 7), ink_level + rng.normal(0, 15, 7))
         ink = np.repeat(np.clip(inkp, 0, 200).astype(np.uint8)[None, :], h, axis=0)
         paper, ink = Image.fromarray(paper), Image.fromarray(ink)
@@ -358,6 +390,21 @@ class LineRenderer:
         n = noise.crop((x0, y0, x0 + w, y0 + h)).point([int(128 + (i - 128) * k) for i in range(256)])
         out = ImageChops.add(out, n, 1.0, -128)
         return np.asarray(out)
+
+
+def _filter3(a: np.ndarray, op, times: int = 1) -> np.ndarray:
+    """3x3 max (dilate) or min (erode) filter in numpy, ``times`` times; the
+    image is padded with 0 (no ink) so that ink at the border can grow."""
+    a = np.pad(a, times)
+    for _ in range(times):
+        b = a.copy()
+        op(b[1:], a[:-1], out=b[1:])
+        op(b[:-1], a[1:], out=b[:-1])
+        c = b.copy()
+        op(c[:, 1:], b[:, :-1], out=c[:, 1:])
+        op(c[:, :-1], b[:, 1:], out=c[:, :-1])
+        a = c
+    return a
 
 
 # ----------------------------------------------------------------- augmentations
@@ -381,17 +428,19 @@ def corrupt(image: np.ndarray, rng: np.random.Generator, fraction: tuple[float, 
         edges.append(min(w, edges[-1] + max(2, int(h * rng.uniform(*tile)))))
     n = len(edges) - 1
     frac = rng.uniform(*fraction)
-    picked = rng.random(n) < frac
-    for i in np.flatnonzero(picked):
+    picked = np.flatnonzero(rng.random(n) < frac)
+    if picked.size == 0:
+        return out
+    noise = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    for i in picked:
         a, b = edges[i], edges[i + 1]
         kind = rng.random()
-        if kind < 0.5:
+        if kind < 0.5:  # blank
             out[:, a:b] = bg
-        elif kind < 0.8:
-            out[:, a:b] = rng.integers(0, 256, (h, b - a), dtype=np.uint8)
-        else:  # partial: mix the tile with noise
-            noise = rng.integers(0, 256, (h, b - a))
-            out[:, a:b] = ((out[:, a:b].astype(np.int32) + noise) // 2).astype(np.uint8)
+        elif kind < 0.8:  # noise
+            out[:, a:b] = noise[:, a:b]
+        else:  # half ink, half noise
+            out[:, a:b] = out[:, a:b] // 2 + noise[:, a:b] // 2
     return out
 
 
