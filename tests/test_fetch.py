@@ -325,3 +325,53 @@ def test_read_credentials_from_environment():
 def test_unknown_part(tmp_path):
     with pytest.raises(fetch.FetchError, match="unknown part 'pictures'"):
         fetch.fetch_iam(dest=tmp_path, parts=["pictures"], credentials=fetch.Credentials(USER, PASSWORD))
+
+
+def test_password_prompt_on_a_terminal(venv_python, project_root, tmp_path, archives, no_proxy_env):
+    """No IAM_PASSWORD but a terminal: getpass asks (without echo), and the fetch goes on."""
+    import fcntl
+    import select
+    import subprocess
+    import termios
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k not in no_proxy_env and k != "IAM_PASSWORD"}
+    env.update(IAM_USERNAME=USER, PYTHONPATH=str(project_root))
+    master, slave = os.openpty()
+
+    def take_terminal():  # runs in the child after setsid: make the pty its controlling terminal
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    with Server(archives) as server:
+        proc = subprocess.Popen(
+            [venv_python, "-m", "htr", "iam", "fetch", "--dest", str(tmp_path / "iam"), "--url", server.base_url],
+            stdin=slave, stdout=slave, stderr=slave, env=env, cwd=project_root,
+            start_new_session=True, preexec_fn=take_terminal,
+        )
+        os.close(slave)
+        seen = b""
+        sent = False
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(master, 4096)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            if not sent and b"IAM password:" in seen:
+                os.write(master, PASSWORD.encode() + b"\n")
+                sent = True
+            if proc.poll() is not None and not ready:
+                break
+        proc.wait(timeout=30)
+        os.close(master)
+    text = seen.decode(errors="replace")
+    assert sent, text
+    assert proc.returncode == 0, text
+    assert PASSWORD not in text                       # not echoed, not printed
+    assert (tmp_path / "iam" / "ascii" / "lines.txt").is_file()
+    assert_no_secret(tmp_path / "iam")
