@@ -240,3 +240,20 @@ def test_keras_ctc_loss_is_minus_log_sum_of_paths_with_blank_last():
         )
         expect = -math.log(total[tuple(encode(text).tolist())])
         assert float(np.asarray(loss).ravel()[0]) == pytest.approx(expect, rel=1e-3)
+
+
+def test_beam_agrees_with_greedy_when_one_path_dominates():
+    probs = one_hot_path("_aa_b_cc_c_a__", peak=0.97)
+    g, b = greedy_decode(probs), beam_decode(probs)
+    assert g.text == b.text == "abcca"
+    # beam's spans come from forced alignment and fall on the same frames here
+    assert [(s.start, s.end) for s in b.spans] == [(s.start, s.end) for s in g.spans]
+    assert len(b.char_probs) == len(b.text)
+
+
+def test_empty_text_aligns_to_all_blank():
+    probs = one_hot_path("_a__", peak=0.7)
+    d = forced_align(probs, "")
+    assert d.text == "" and d.spans == ()
+    expect = sum(math.log(float(probs[t, BLANK])) for t in range(4))
+    assert d.score == pytest.approx(expect, abs=1e-5)

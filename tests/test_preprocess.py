@@ -194,3 +194,28 @@ def test_sparse_ink_is_not_erased():
     g[45:105, 600:604] = 0
     prep = prepare_line(g)
     assert prep.x.max() == pytest.approx(1.0)
+
+
+def test_real_iam_lines_map_ink_back_to_their_columns(iam_dir):
+    """On every shared IAM line: a (2000, 80) input whose ink sits where the image's ink is."""
+    from htr.images import load_image
+
+    files = sorted((iam_dir / "lines").glob("*/*/*.png"))
+    if not files:
+        pytest.skip(f"no IAM line images under {iam_dir / 'lines'}")
+    for f in files:
+        gray = load_image(f)
+        prep = prepare_line(gray)
+        assert prep.x.shape == (2000, 80)
+        content = prep.x[: prep.content]
+        ink = float((content > 0.5).mean())
+        assert 0.02 < ink < 0.4, (f.name, ink)  # handwriting on paper, not inverted
+        assert float(np.median(content)) < 0.1, f.name  # paper is ~0
+        # the same ink measure along the original columns and along the time steps:
+        # each decile of the ink falls on the step that the column mapping names
+        cols = np.cumsum(normalize_ink(gray).sum(axis=0))
+        steps = np.cumsum(ink_per_step(prep))
+        for q in (0.1, 0.25, 0.5, 0.75, 0.9):
+            col = int(np.searchsorted(cols / cols[-1], q))
+            step = int(np.searchsorted(steps / steps[-1], q))
+            assert abs(int(prep.column_to_step(col)) - step) <= 1, (f.name, q)
