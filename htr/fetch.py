@@ -60,6 +60,8 @@ DEFAULT_PARTS = ("ascii", "lines")
 TIMEOUT = 60
 #: Marker file (in the destination) listing the archives already unpacked.
 MARKER = ".htr-fetched.json"
+#: Seconds between two progress lines of one download.
+PROGRESS_EVERY = 5.0
 _CHUNK = 1 << 16
 
 
@@ -234,7 +236,7 @@ def _download(response, target: Path, label: str, progress) -> int:
             out.write(chunk)
             done += len(chunk)
             now = time.monotonic()
-            if now - last >= 1.0:
+            if now - last >= PROGRESS_EVERY:
                 last = now
                 progress(label, done, total)
     if total and done != total:
