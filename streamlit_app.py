@@ -1,6 +1,9 @@
 """Entry point of the demo app: `streamlit run streamlit_app.py`.
 
-It only declares the pages and the sidebar; each page is a file in pages/.
+It only declares the pages and the sidebar; each page is a file in app_pages/.
+The folder is not named pages/: Streamlit still treats a pages/ folder beside
+the entry script as an old-style multipage app on a process's first run
+(and in AppTest on every run), which runs a page without this script.
 """
 
 import streamlit as st
@@ -10,12 +13,12 @@ from app.state import sidebar_controls
 st.set_page_config(page_title="Handwriting recognition", page_icon="✍️", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/recognize.py", title="Recognize", icon="✍️"),
-    st.Page("pages/compare.py", title="Compare engines", icon="⚖️"),
-    st.Page("pages/iam_browser.py", title="IAM browser", icon="📚"),
-    st.Page("pages/inside.py", title="Inside the model", icon="🔬"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon="📊"),
+    st.Page("app_pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("app_pages/recognize.py", title="Recognize", icon="✍️"),
+    st.Page("app_pages/compare.py", title="Compare engines", icon="⚖️"),
+    st.Page("app_pages/iam_browser.py", title="IAM browser", icon="📚"),
+    st.Page("app_pages/inside.py", title="Inside the model", icon="🔬"),
+    st.Page("app_pages/evaluate.py", title="Evaluate", icon="📊"),
 ]
 
 page = st.navigation(PAGES)

@@ -16,13 +16,12 @@ if image is None:
 
 engines = resources.available_engines()
 left, right = st.columns([3, 1]) if not presentation() else (st.container(), st.container())
+LAYOUTS = ["one line", "a page (several lines)"]
+if st.session_state.get("rec_image") != image.digest:  # a new image: guess its layout afresh
+    st.session_state["rec_image"] = image.digest
+    st.session_state["rec_layout"] = LAYOUTS[1] if image.kind == "page" else LAYOUTS[0]
 with right:
-    layout_label = st.radio(
-        "The image holds",
-        ["one line", "a page (several lines)"],
-        index=1 if image.kind == "page" else 0,
-        key="rec_layout",
-    )
+    layout_label = st.radio("The image holds", LAYOUTS, key="rec_layout")
     layout = "page" if layout_label.startswith("a page") else "line"
     engine = None
     decoder = "greedy"
@@ -87,22 +86,22 @@ st.download_button(
     key="rec_download",
 )
 
+if result.char_probs and len(result.char_probs) == len(result.text) and layout == "line":
+    st.plotly_chart(viz.plot_char_confidence(result.text, result.char_probs), key="rec_conf")
+
 if engine == "easter2" and layout == "line" and not presentation():
-    with st.expander("Greedy decoding vs beam search", expanded=False):
+    if st.toggle("Compare greedy decoding with beam search", key="rec_compare_decoders"):
         analysis = resources.analyze(image.digest, image.gray)
         g, b = analysis.greedy, analysis.beam
         c1, c2 = st.columns(2)
         with c1:
-            st.markdown("**Greedy** — best character at every step")
+            st.markdown("**Greedy** — the best character at every step")
             widgets.show_text(g.text, g.char_probs)
         with c2:
-            st.markdown("**Beam search** — best whole line among candidates")
+            st.markdown("**Beam search** — the best whole line among many candidates")
             widgets.show_text(b.text if b else "", b.char_probs if b else ())
         if image.truth is not None and b is not None:
             st.write(
                 f"CER greedy {100 * cer(image.truth, g.text):.1f} % · "
-                f"beam {100 * cer(image.truth, b.text):.1f} %"
+                f"beam search {100 * cer(image.truth, b.text):.1f} %"
             )
-        if result.char_probs and len(result.char_probs) == len(result.text):
-            st.plotly_chart(viz.plot_char_confidence(result.text, result.char_probs),
-                            key="rec_conf")

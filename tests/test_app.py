@@ -1,0 +1,361 @@
+"""The Streamlit app, page by page, through streamlit.testing's AppTest.
+
+Every page is opened from the entry script (as a browser would), with IAM
+(``IAM_DIR=../shared/iam`` from the project root, skipped where absent) and
+without, with Easter2 available (randomly initialised weights: the text is
+nonsense but every view is exercised) and without weights, and with bad
+uploads. AppTest runs the scripts in this process, so the app's
+``st.cache_resource`` engines are shared by the tests, as by real sessions.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = str(ROOT / "streamlit_app.py")
+SHARED_IAM = ROOT.parent / "shared" / "iam"
+EXAMPLES = ROOT / "examples"
+TIMEOUT = 180
+
+PAGES = {
+    "home": "app_pages/home.py",
+    "recognize": "app_pages/recognize.py",
+    "compare": "app_pages/compare.py",
+    "iam": "app_pages/iam_browser.py",
+    "inside": "app_pages/inside.py",
+    "evaluate": "app_pages/evaluate.py",
+}
+
+needs_iam = pytest.mark.skipif(
+    not (SHARED_IAM / "ascii" / "lines.txt").is_file(),
+    reason=f"IAM subset not found at {SHARED_IAM} (tests read it in place; it is never shipped)",
+)
+
+
+def _clear_caches():
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
+    """Easter2 weights with the right architecture but random values."""
+    from htr.model import build_easter2
+
+    path = tmp_path_factory.mktemp("easter2") / "random.weights.h5"
+    build_easter2().save_weights(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def easter2(weights):
+    """Easter2 available (random weights) for the whole module; IAM off by default."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HTR_WEIGHTS", str(weights))
+        mp.delenv("IAM_DIR", raising=False)
+        _clear_caches()
+        yield
+    _clear_caches()
+
+
+@pytest.fixture
+def with_iam(monkeypatch, easter2):
+    if not (SHARED_IAM / "ascii" / "lines.txt").is_file():
+        pytest.skip(f"IAM subset not found at {SHARED_IAM}")
+    monkeypatch.setenv("IAM_DIR", "../shared/iam")  # relative to the project root, as documented
+
+
+def open_page(name: str, **state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page(PAGES[name]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def rerun(at: AppTest) -> AppTest:
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def texts(at: AppTest) -> str:
+    """Everything written on the page, as one string to search in."""
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption]
+    parts += [h.proto.body for h in at.html]
+    parts += [str(x.value) for x in (*at.info, *at.warning, *at.error, *at.success)]
+    return "\n".join(parts)
+
+
+def reading_html(at: AppTest) -> list[str]:
+    return [h.proto.body for h in at.html if 'class="htr-text"' in h.proto.body]
+
+
+def plotly_keys(at: AppTest) -> list[str]:
+    return [e.key for e in at.get("plotly_chart")]
+
+
+def example_bytes(name: str = "line-01.png", fmt: str = "PNG") -> bytes:
+    img = Image.open(EXAMPLES / name)
+    buf = io.BytesIO()
+    img.convert("RGB" if fmt == "JPEG" else img.mode).save(buf, format=fmt)
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- navigation
+
+
+def test_entry_script_declares_six_pages_and_the_presentation_switch(easter2):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert at.title[0].value.startswith("✍️ Reading handwriting")  # Home is the default page
+    assert [t.label for t in at.sidebar.toggle] == ["Presentation mode"]
+    for path in PAGES.values():
+        assert (ROOT / path).is_file()
+
+
+# ---------------------------------------------------------------- home
+
+
+def test_home_lists_every_engine_with_a_reason_and_the_device(easter2):
+    at = open_page("home")
+    (table,) = at.dataframe
+    df = table.value
+    assert list(df["Reader"]) == ["Easter2 (ours)", "EasyOCR", "Tesseract"]
+    assert df["Details"].map(len).min() > 0  # a reason or version for each
+    easter2_row = df[df["Reader"] == "Easter2 (ours)"].iloc[0]
+    assert easter2_row["Available"].endswith("yes")
+    page = texts(at)
+    assert "CPU" in page or "GPU" in page
+    assert "IAM_DIR is not set" in page
+    assert "Model loaded" in page
+
+
+def test_home_without_weights_says_why(monkeypatch, tmp_path, easter2):
+    monkeypatch.setenv("HTR_WEIGHTS", str(tmp_path / "missing.weights.h5"))
+    _clear_caches()
+    try:
+        at = open_page("home")
+        assert any("Easter2 cannot run here" in w.value and "missing.weights.h5" in w.value
+                   for w in at.warning)
+        for name in ("recognize", "inside", "evaluate"):
+            at.switch_page(PAGES[name]).run()
+            assert not at.exception
+            assert at.warning, f"{name}: no explanation when Easter2 is unavailable"
+    finally:
+        monkeypatch.undo()
+        _clear_caches()
+
+
+# ---------------------------------------------------------------- recognize
+
+
+def test_recognize_reads_an_example_line_with_confidence_and_download(easter2):
+    at = open_page("recognize")
+    assert at.radio(key="rec_source").value == "Example"
+    assert at.radio(key="rec_layout").value == "one line"
+    (reading,) = reading_html(at)
+    assert reading.count("<span") > 0  # one coloured span per character
+    labels = [m.label for m in at.metric]
+    assert {"Time", "Characters", "Character error rate"} <= set(labels)
+    assert at.get("download_button"), "no download of the text"
+    assert "rec_conf" in plotly_keys(at)
+    # greedy vs beam: switching the decoder reruns with beam search, and the comparison shows both
+    at.radio(key="rec_decoder").set_value("beam")
+    rerun(at)
+    at.toggle(key="rec_compare_decoders").set_value(True)
+    rerun(at)
+    assert "Beam search" in texts(at) and len(reading_html(at)) == 3
+
+
+def test_recognize_a_page_draws_line_boxes_and_reads_each_line(easter2):
+    at = open_page("recognize")
+    names = at.selectbox(key="rec_example").options
+    para = next(n for n in names if n.startswith("Paragraph 1"))
+    at.selectbox(key="rec_example").set_value(para)
+    rerun(at)
+    assert at.radio(key="rec_layout").value.startswith("a page")
+    assert "rec_page" in plotly_keys(at)
+    found = [c.value for c in at.caption if "text lines found" in c.value]
+    assert found and int(found[0].split()[0]) == 4  # the paragraph has four lines
+
+
+def test_recognize_upload_of_a_good_image(easter2):
+    at = open_page("recognize")
+    at.radio(key="rec_source").set_value("Upload")
+    rerun(at)
+    at.file_uploader(key="rec_upload").upload("my line.jpg", example_bytes(fmt="JPEG"), "image/jpeg")
+    rerun(at)
+    assert not at.error
+    assert reading_html(at)
+    assert any(m.label == "Time" for m in at.metric)
+
+
+@pytest.mark.parametrize(
+    "name, data, reason",
+    [
+        ("empty.png", b"", "empty"),
+        ("notes.png", b"just some text, not a picture\n" * 20, "not an image"),
+        ("cut.png", example_bytes()[:300], ""),  # truncated: the reader says how
+        ("huge.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (21 * 1024 * 1024), "limit is 20 mb"),
+    ],
+)
+def test_recognize_bad_upload_shows_the_reason_and_stays_usable(easter2, name, data, reason):
+    at = open_page("recognize")
+    at.radio(key="rec_source").set_value("Upload")
+    rerun(at)
+    at.file_uploader(key="rec_upload").upload(name, data, "image/png")
+    rerun(at)
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert message.startswith(name) and reason in message.lower()
+    assert not reading_html(at)
+    # still usable: a good file after the bad one is read
+    at.file_uploader(key="rec_upload").clear().upload("good.png", example_bytes(), "image/png")
+    rerun(at)
+    assert not at.error and reading_html(at)
+
+
+# ---------------------------------------------------------------- compare
+
+
+def test_compare_shows_every_engine_with_cer_against_the_examples_truth(easter2):
+    at = open_page("compare")
+    truth = at.text_area[0].value
+    assert truth == "The quick brown fox jumps over the lazy dog."
+    for title in ("Easter2 (ours)", "EasyOCR", "Tesseract"):
+        assert any(s.value == title for s in at.subheader)
+    cer_metrics = [m for m in at.metric if m.label == "CER"]
+    assert cer_metrics and all(m.value.endswith("%") for m in cer_metrics)
+    assert "cmp_bars" in plotly_keys(at)
+    assert "should be:" in texts(at) or "missing" in texts(at)  # random weights make errors
+    # typed ground truth replaces the example's
+    at.text_area[0].set_value("")
+    rerun(at)
+    assert not [m for m in at.metric if m.label == "CER"]
+
+
+@needs_iam
+def test_compare_an_iam_line_uses_its_ground_truth(with_iam):
+    at = open_page("compare")
+    at.radio(key="cmp_source").set_value("IAM line")
+    rerun(at)
+    line_id = at.selectbox(key="cmp_iam_line").value
+    assert line_id.startswith(("a01", "e04", "e06"))
+    assert at.text_area[0].value  # the IAM transcription
+    assert [m for m in at.metric if m.label == "CER"]
+
+
+# ---------------------------------------------------------------- IAM browser
+
+
+def test_iam_browser_without_iam_explains_and_falls_back_to_examples(easter2):
+    at = open_page("iam")
+    page = texts(at)
+    assert "IAM_DIR is not set" in page
+    assert "python -m htr iam fetch" in page and "register" in page.lower()
+    assert at.selectbox(key="iam_example").options  # the shipped examples instead
+    assert "CER" in page
+
+
+@needs_iam
+def test_iam_browser_with_iam_browses_splits_forms_and_lines(with_iam):
+    at = open_page("iam")
+    assert at.selectbox(key="iam_scheme").options == ["aachen", "original"]
+    at.selectbox(key="iam_scheme").set_value("original")
+    rerun(at)
+    assert "validationset2" in at.selectbox(key="iam_split").options
+    at.selectbox(key="iam_split").set_value("trainset")
+    rerun(at)
+    assert at.selectbox(key="iam_form").value in ("a01-000u", "e04-068")
+    line_id = at.selectbox(key="iam_line").value
+    page = texts(at)
+    assert "True text:" in page and "CER" in page
+    assert "iam_form_fig" in plotly_keys(at)
+    # search by text jumps to the line that contains it
+    at.sidebar.text_input(key="iam_query").set_value("Labour")
+    rerun(at)
+    hits = [b for b in at.sidebar.button if b.key and b.key.startswith("iam_hit_")]
+    assert hits
+    hits[0].click()
+    rerun(at)
+    assert "labour" in at.selectbox(key="iam_line").format_func(at.selectbox(key="iam_line").value).lower() \
+        or at.selectbox(key="iam_line").value == hits[0].key.removeprefix("iam_hit_")
+    # the random button always lands on a line with an image
+    at.sidebar.button(key="iam_random").click()
+    rerun(at)
+    assert at.selectbox(key="iam_line").value
+    assert line_id  # the first selection was valid too
+
+
+# ---------------------------------------------------------------- inside
+
+
+def test_inside_the_model_shows_all_four_views(easter2):
+    at = open_page("inside")
+    keys = plotly_keys(at)
+    assert {"in_ctc", "in_gates", "in_acts", "in_saliency"} <= set(keys), keys
+    assert len(at.multiselect(key="in_channels_1").value) == 3
+    page = texts(at)
+    assert "blank" in page.lower() and "repeats collapse" in page.lower()
+    assert "Squeeze-and-Excitation" in page
+    at.radio(key="in_unit").set_value(3)
+    rerun(at)
+    assert "in_acts" in plotly_keys(at)
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def test_evaluate_on_examples_without_iam(easter2):
+    at = open_page("evaluate")
+    assert "No IAM database here" in texts(at)
+    at.slider(key="ev_n").set_value(3)
+    at.multiselect(key="ev_engines").set_value(["easter2"])
+    at.button(key="ev_run").click()
+    rerun(at)
+    (summary,) = at.dataframe
+    row = summary.value.iloc[0]
+    assert row["Reader"] == "Easter2 (ours)" and row["Lines"] == 3
+    assert 0 <= row["CER %"]
+    assert {"ev_bars", "ev_hist", "ev_scatter"} <= set(plotly_keys(at))
+    assert any(b.label.startswith("Download") for b in at.get("download_button"))
+    assert sum("CER" in c.value for c in at.caption) >= 1  # the worst lines, with images
+    assert at.image
+
+
+@needs_iam
+def test_evaluate_on_an_iam_split(with_iam):
+    at = open_page("evaluate")
+    assert at.selectbox(key="ev_split").value in ("test", "testset", "validation")
+    at.slider(key="ev_n").set_value(2)
+    at.multiselect(key="ev_engines").set_value(["easter2"])
+    at.button(key="ev_run").click()
+    rerun(at)
+    (summary,) = at.dataframe
+    assert summary.value.iloc[0]["Lines"] == 2
+
+
+# ---------------------------------------------------------------- presentation mode
+
+
+def test_presentation_mode_enlarges_type_and_reduces_controls(easter2):
+    at = open_page("recognize", presentation=True)
+    assert at.sidebar.toggle[0].value is True
+    assert at.radio(key="rec_source").options == ["Example", "Upload"]
+    assert not [r for r in at.radio if r.key == "rec_decoder"]
+    assert any("font-size: 22px" in h.proto.body for h in at.get("html"))
+    at.sidebar.toggle[0].set_value(False)
+    rerun(at)
+    assert "Draw" in at.radio(key="rec_source").options
