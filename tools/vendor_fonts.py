@@ -2,10 +2,10 @@
 
 Fetches each ``@fontsource/<name>`` package with ``npm pack`` (the npm registry
 is the only font source reachable here), takes its latin 400-normal .woff2 and
-LICENSE, converts the WOFF2 to a plain TrueType/OpenType file subset to the
-79 IAM characters (so any Pillow build renders it, also one without WOFF2
-support, and the folder stays small), and drops every font that lacks a glyph
-for one of the 79 characters or draws one of them as an empty glyph.
+LICENSE, unwraps the WOFF2 into a plain TrueType/OpenType file (so any Pillow
+build renders it, also one without WOFF2 support; the font tables themselves
+are unchanged), and drops every font that lacks a glyph for one of the 79
+characters or draws one of them as an empty glyph.
 
 Needs npm and, only for this tool, ``pip install fonttools brotli``.
 The runtime (htr/synth) needs nothing beyond Pillow and numpy.
@@ -102,8 +102,12 @@ def read_package(tgz: Path, name: str) -> dict | None:
 
 
 def convert(woff2: bytes) -> tuple[bytes | None, str]:
-    """WOFF2 -> subset TTF/OTF bytes, or (None, reason)."""
-    from fontTools.subset import Options, Subsetter
+    """WOFF2 -> TTF/OTF bytes, or (None, reason).
+
+    Only the container changes (WOFF2 is a compressed wrapper of the same
+    tables): no subsetting or renaming, so the font data stay as the
+    designers licensed them (OFL fonts with a Reserved Font Name may not be
+    modified under their own name)."""
     from fontTools.ttLib import TTFont
 
     font = TTFont(io.BytesIO(woff2))
@@ -117,13 +121,6 @@ def convert(woff2: bytes) -> tuple[bytes | None, str]:
                  and not glyf[cmap[ord(c)]].isComposite()]
         if empty:
             return None, "empty glyphs " + "".join(empty)
-    opts = Options()
-    opts.layout_features = ["kern", "liga", "calt", "curs"]
-    opts.name_IDs = ["*"]
-    opts.notdef_outline = True
-    sub = Subsetter(opts)
-    sub.populate(unicodes=[ord(c) for c in CHARS])
-    sub.subset(font)
     font.flavor = None
     out = io.BytesIO()
     font.save(out)
@@ -183,8 +180,8 @@ def write_readme(rows, skipped) -> None:
         "",
         "Openly licensed handwriting families for the synthetic line renderer",
         "(`htr/synth/render.py`). Each is the latin 400-normal face of the npm",
-        "package `@fontsource/<name>`, converted from WOFF2 to a plain font file and",
-        "subset to the 79 IAM characters, so that any Pillow build can render it.",
+        "package `@fontsource/<name>`, unwrapped from WOFF2 into a plain font file",
+        "(same tables, not subset or renamed), so that any Pillow build can render it.",
         "Its licence text sits beside it as `<name>.LICENSE.txt`.",
         "Rebuilt by `tools/vendor_fonts.py` (needs npm, fonttools, brotli).",
         "",
