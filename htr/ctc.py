@@ -46,6 +46,8 @@ def _check(probs: np.ndarray, blank: int) -> np.ndarray:
     probs = np.asarray(probs, dtype=np.float32)
     if probs.ndim != 2 or probs.shape[1] <= blank:
         raise ValueError(f"probs must be (T, C) with C > blank={blank}, got {probs.shape}")
+    if probs.shape[0] == 0:
+        raise ValueError("probs has no time steps")
     return probs
 
 

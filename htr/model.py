@@ -141,5 +141,6 @@ def load_model(path: str | os.PathLike | None = None) -> keras.Model:
     try:
         model.load_weights(p)
     except Exception as exc:  # h5py/keras raise many types for a bad file
-        raise EngineUnavailable(f"{p}: cannot load Easter2 weights: {exc}") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise EngineUnavailable(f"{p}: cannot load Easter2 weights: {first}") from None
     return model

@@ -87,6 +87,8 @@ def normalize_ink(gray: np.ndarray) -> np.ndarray:
     g = gray.astype(np.float32)
     paper = float(np.percentile(g, 90))
     ink = float(np.percentile(g, 0.5))
+    if paper - ink < 16:  # very little ink (a single stroke): use the darkest pixel
+        ink = float(g.min())
     span = paper - ink
     if span < 16:  # blank or nearly uniform: no ink to find
         return np.zeros_like(g)

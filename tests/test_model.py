@@ -210,11 +210,6 @@ def test_weights_path_precedence(tmp_path, monkeypatch):
     assert weights_path(tmp_path / "arg.weights.h5") == tmp_path / "arg.weights.h5"  # argument wins
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug reported to lead: load_model puts Keras' whole multi-line report (2,300 "
-    "characters listing 45 layers) into the EngineUnavailable message",
-)
 def test_unloadable_weights_give_a_one_line_message(tmp_path):
     import keras
 

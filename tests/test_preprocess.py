@@ -183,11 +183,6 @@ def test_prepare_batch_pads_to_the_widest():
     assert np.array_equal(batch[1], preps[1].x)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug reported to lead: normalize_ink takes ink as the 0.5th percentile, so very "
-    "sparse ink (~0.1 % of the pixels: a '1' drawn on a wide canvas) is erased",
-)
 def test_sparse_ink_is_not_erased():
     # a single pen stroke ("1") on a 1200x150 drawing canvas: 0.13 % of the pixels
     g = page(150, 1200)

@@ -90,6 +90,8 @@ class Easter2Engine(Engine):
         return [self._decode(pr[: p.content_steps]) for pr, p in zip(probs, preps)]
 
     def recognize(self, image: np.ndarray, layout: str = "line") -> Recognition:
+        if layout not in ("line", "page"):
+            raise ValueError(f"unknown layout {layout!r}: use 'line' or 'page'")
         self._load()
         t0 = time.perf_counter()
         try:

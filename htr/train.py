@@ -1,0 +1,545 @@
+"""Training Easter2: ``python -m htr train``.
+
+Backend-agnostic Keras 3: the same code trains under TensorFlow (this
+project's default), JAX or PyTorch (set ``KERAS_BACKEND``), with mixed
+precision on a GPU. The recipe follows Easter2: focal CTC loss (alpha 0.25,
+gamma 0.5), Adam, TACo (tiling-and-corruption) augmentation and long-line
+augmentation (joining lines), on a mix of data sources weighted in a config:
+
+* ``synth``: handwriting lines rendered on the fly from the vendored fonts
+  (:mod:`htr.synth`), texts from IAM's training split plus built-in English;
+* ``iam``: real IAM lines of the training split found under ``--iam-dir``
+  (Aachen ``train``; never validation or test lines).
+
+Worker processes render and preprocess samples into a replay buffer, so the
+accelerator never waits for Pillow; each step samples a batch from the buffer.
+Every epoch: validation CER (greedy) on held-back synthetic lines and on the
+real validation-split lines that exist under ``--iam-dir``; a checkpoint
+(``last.keras``: the full model with optimizer state, for ``--resume``), the
+best weights by validation CER (``best.weights.h5``), a CSV log and a plot of
+the curves. Early stopping on validation CER.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import multiprocessing as mp
+import os
+import queue
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from htr.alphabet import BLANK, encode, normalize
+from htr.preprocess import HEIGHT, prepare_line
+
+MAX_LABEL = 160
+
+
+@dataclass
+class Config:
+    """Everything that defines a training run; presets below, overridable by flags."""
+
+    width: int = 2000
+    batch: int = 16
+    lr: float = 1e-3
+    lr_min: float = 2e-5
+    warmup_steps: int = 300
+    minutes: float = 110.0  # wall-clock budget for the optimisation loop
+    epochs: int = 1000  # upper bound; minutes or early stopping end it first
+    steps_per_epoch: int = 400
+    patience: int = 12  # epochs without a better validation CER
+    focal_alpha: float = 0.25
+    focal_gamma: float = 0.5
+    sources: dict = field(default_factory=lambda: {"synth": 1.0, "iam": 0.0})
+    workers: int = 1
+    buffer: int = 6000  # replay buffer capacity (samples)
+    chunk: int = 16  # samples per message from a worker
+    join_prob: float = 0.15  # long-line augmentation: join two lines
+    taco_prob: float = 0.3  # tiling-and-corruption
+    val_synth: int = 200
+    mixed_precision: bool = True  # only takes effect on a GPU
+    seed: int = 0
+
+
+PRESETS = {
+    # This 2-core CPU, about two hours (see models/MODEL_CARD.md).
+    "cpu": Config(batch=16, minutes=110.0, steps_per_epoch=300, workers=1, buffer=4000),
+    # One GPU: large batches, many render workers.
+    "gpu": Config(batch=64, lr=1.5e-3, minutes=60.0, steps_per_epoch=250, workers=14, buffer=60000, chunk=32),
+    # A few minutes anywhere: a smoke test of the whole pipeline.
+    "smoke": Config(batch=4, minutes=3.0, steps_per_epoch=5, epochs=2, workers=1, buffer=64, val_synth=8),
+}
+
+
+# ---------------------------------------------------------------- data
+def _stretch(gray: np.ndarray, rng: np.random.Generator, lo: float, hi: float) -> np.ndarray:
+    from PIL import Image
+
+    f = rng.uniform(lo, hi)
+    h, w = gray.shape
+    return np.asarray(Image.fromarray(gray).resize((max(2, int(w * f)), h), Image.Resampling.BILINEAR))
+
+
+def _to_sample(gray: np.ndarray, text: str, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Prepared input as uint8 (width, 80) and its label, or None if unusable."""
+    label = encode(text)[:MAX_LABEL]
+    prep = prepare_line(gray, width)
+    steps = prep.width // 4
+    if len(label) == 0 or len(label) + int(np.sum(label[1:] == label[:-1])) > steps:
+        return None
+    return (prep.x * 255).astype(np.uint8), label
+
+
+class SampleMaker:
+    """Makes training samples from the configured sources (runs in each worker)."""
+
+    def __init__(self, cfg: Config, iam_dir: str | None, seed: int):
+        from htr.synth.corpus import training_texts
+        from htr.synth.render import LineRenderer
+
+        self.cfg = cfg
+        self.rng = np.random.default_rng(seed)
+        self.renderer = LineRenderer(seed=seed)
+        self.texts = training_texts(Path(iam_dir) if iam_dir else None, self.rng)
+        self.real = load_real_lines(iam_dir, "train") if cfg.sources.get("iam", 0) > 0 else []
+        names = [n for n, w in cfg.sources.items() if w > 0 and (n != "iam" or self.real)]
+        weights = np.array([cfg.sources[n] for n in names], dtype=float)
+        self.names, self.weights = names, weights / weights.sum()
+
+    def _one(self) -> tuple[np.ndarray, str]:
+        from htr.synth.render import corrupt
+
+        src = self.rng.choice(self.names, p=self.weights)
+        if src == "iam":
+            gray, text = self.real[self.rng.integers(len(self.real))]
+            gray = _stretch(gray, self.rng, 0.8, 1.25)
+        else:
+            text = self.texts[self.rng.integers(len(self.texts))]
+            gray = self.renderer.render(text, self.rng)
+        if self.rng.random() < self.cfg.taco_prob:
+            gray = corrupt(gray, self.rng)
+        return gray, text
+
+    def make(self) -> tuple[np.ndarray, np.ndarray]:
+        from htr.synth.render import join_lines
+
+        while True:
+            gray, text = self._one()
+            if self.rng.random() < self.cfg.join_prob:
+                g2, t2 = self._one()
+                gray = join_lines([gray, g2], int(self.rng.integers(20, 80)))
+                text = f"{text} {t2}"
+            sample = _to_sample(gray, text, self.cfg.width)
+            if sample is not None:
+                return sample
+
+
+def _worker(cfg_dict: dict, iam_dir: str | None, seed: int, out: mp.Queue, stop) -> None:
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    cfg = Config(**cfg_dict)
+    maker = SampleMaker(cfg, iam_dir, seed)
+    while not stop.is_set():
+        xs, ys = zip(*(maker.make() for _ in range(cfg.chunk)))
+        while not stop.is_set():
+            try:
+                out.put((np.stack(xs), list(ys)), timeout=0.5)
+                break
+            except queue.Full:
+                continue
+
+
+class ReplayBuffer:
+    """Fresh samples from the workers go in; batches are drawn uniformly from what is there."""
+
+    def __init__(self, capacity: int, width: int, seed: int):
+        self.x = np.zeros((capacity, width, HEIGHT), np.uint8)
+        self.y = np.full((capacity, MAX_LABEL), -1, np.int32)
+        self.size = 0
+        self.next = 0
+        self.added = 0
+        self.rng = np.random.default_rng(seed)
+
+    def add(self, xs: np.ndarray, ys: list[np.ndarray]) -> None:
+        for x, y in zip(xs, ys):
+            i = self.next
+            self.x[i] = x
+            self.y[i] = -1
+            self.y[i, : len(y)] = y
+            self.next = (i + 1) % len(self.x)
+            self.size = min(self.size + 1, len(self.x))
+            self.added += 1
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        idx = self.rng.integers(0, self.size, n)
+        ylen = int((self.y[idx] >= 0).sum(axis=1).max())
+        return self.x[idx].astype(np.float32) / 255.0, self.y[idx, : max(ylen, 1)]
+
+
+class Feeder:
+    """Runs the render workers and yields training batches from the replay buffer."""
+
+    def __init__(self, cfg: Config, iam_dir: str | None):
+        self.cfg = cfg
+        ctx = mp.get_context("spawn")
+        self.queue = ctx.Queue(maxsize=max(8, cfg.workers * 4))
+        self.stop = ctx.Event()
+        self.procs = [
+            ctx.Process(
+                target=_worker,
+                args=(asdict(cfg), iam_dir, cfg.seed * 1000 + i + 1, self.queue, self.stop),
+                daemon=True,
+            )
+            for i in range(cfg.workers)
+        ]
+        for p in self.procs:
+            p.start()
+        self.buffer = ReplayBuffer(cfg.buffer, cfg.width, cfg.seed)
+
+    def _drain(self, block: bool) -> None:
+        while True:
+            try:
+                xs, ys = self.queue.get(timeout=60) if block else self.queue.get_nowait()
+            except queue.Empty:
+                if block:
+                    raise RuntimeError("render workers produced nothing for 60 s") from None
+                return
+            self.buffer.add(xs, ys)
+            block = False
+
+    def fill(self, minimum: int) -> None:
+        while self.buffer.size < minimum:
+            self._drain(block=True)
+
+    def __iter__(self):
+        while True:
+            self._drain(block=False)
+            x, y = self.buffer.batch(self.cfg.batch)
+            # fixed label width keeps compiled shapes fixed
+            yy = np.full((len(y), MAX_LABEL), -1, np.int32)
+            yy[:, : y.shape[1]] = y
+            yield x, yy
+
+    def close(self) -> None:
+        self.stop.set()
+        for p in self.procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+
+
+def load_real_lines(iam_dir: str | Path | None, split: str) -> list[tuple[np.ndarray, str]]:
+    """Real IAM lines (image, text) of an Aachen split that have images under ``iam_dir``."""
+    if not iam_dir:
+        return []
+    from htr.iam import IAM
+
+    iam = IAM(Path(iam_dir))
+    ids = iam.splits("aachen")[split]
+    out = []
+    for lid in ids:
+        if iam.has_line_image(lid):
+            out.append((iam.line_image(lid), normalize(iam.lines[lid].text)))
+    return out
+
+
+# ---------------------------------------------------------------- model
+def focal_ctc_loss(alpha: float, gamma: float):
+    """Easter2's focal CTC: alpha * (1 - p)^gamma * CTC, p = exp(-CTC)."""
+    from keras import ops
+
+    def loss(y_true, y_pred):
+        y_true = ops.cast(y_true, "int32")
+        target_len = ops.sum(ops.cast(y_true >= 0, "int32"), axis=1)
+        target = ops.where(y_true >= 0, y_true, 0)
+        steps = ops.shape(y_pred)[1]
+        out_len = ops.full((ops.shape(y_pred)[0],), steps, dtype="int32")
+        logp = ops.log(ops.clip(ops.cast(y_pred, "float32"), 1e-8, 1.0))
+        ctc = ops.ctc_loss(target, logp, target_len, out_len, mask_index=BLANK)
+        p = ops.exp(-ctc)
+        return alpha * ops.power(ops.maximum(1.0 - p, 1e-6), gamma) * ctc
+
+    return loss
+
+
+def greedy_texts(probs: np.ndarray) -> list[str]:
+    """Fast numpy best-path decoding of a batch (B, T, C), for validation."""
+    from htr.alphabet import decode
+
+    out = []
+    for path in probs.argmax(-1):
+        keep = np.ones(len(path), bool)
+        keep[1:] = path[1:] != path[:-1]
+        out.append(decode([c for c in path[keep] if c != BLANK]))
+    return out
+
+
+def _cer(refs: list[str], hyps: list[str]) -> float:
+    import editdistance
+
+    edits = sum(editdistance.eval(r, h) for r, h in zip(refs, hyps))
+    return edits / max(1, sum(len(r) for r in refs))
+
+
+def evaluate(model, lines: list[tuple[np.ndarray, str]], width: int, batch: int = 32) -> tuple[float, list[str]]:
+    """Greedy CER of ``model`` on (image, text) pairs at the training layout."""
+    hyps = []
+    for i in range(0, len(lines), batch):
+        chunk = lines[i : i + batch]
+        preps = [prepare_line(g, width) for g, _ in chunk]
+        x = np.stack([p.x for p in preps])
+        probs = np.asarray(model.predict_on_batch(x), dtype=np.float32)
+        hyps += [greedy_texts(pr[None, : p.content_steps])[0] for pr, p in zip(probs, preps)]
+    return _cer([t for _, t in lines], hyps), hyps
+
+
+# ---------------------------------------------------------------- loop
+def _plot_curves(rows: list[dict], path: Path) -> None:
+    """A small PNG of loss and CER per epoch (Pillow only, so it works anywhere)."""
+    from PIL import Image, ImageDraw
+
+    W, H, pad = 900, 420, 50
+    img = Image.new("RGB", (W, H), "white")
+    d = ImageDraw.Draw(img)
+    d.text((pad, 10), "Easter2 training: loss (left, grey) and validation CER (right)", fill="black")
+    n = len(rows)
+    if n < 1:
+        img.save(path)
+        return
+    xs = [pad + (W - 2 * pad) * (i / max(1, n - 1)) for i in range(n)]
+
+    def series(key, color, top=None):
+        vals = [float(r[key]) for r in rows if r.get(key) not in (None, "")]
+        if len(vals) != n:
+            return
+        hi = top or max(vals) or 1.0
+        pts = [(x, H - pad - (H - 2 * pad) * min(v / hi, 1.0)) for x, v in zip(xs, vals)]
+        if len(pts) > 1:
+            d.line(pts, fill=color, width=3)
+        d.text((pts[-1][0] - 120, pts[-1][1] - 14), f"{key} {vals[-1]:.3f}", fill=color)
+
+    d.rectangle([pad, pad, W - pad, H - pad], outline="black")
+    series("loss", (120, 120, 120))
+    series("val_cer_synth", (30, 90, 200), top=1.0)
+    series("val_cer_real", (200, 40, 40), top=1.0)
+    d.text((pad, H - pad + 8), f"epoch 1 … {n}  (CER axis 0 – 1)", fill="black")
+    img.save(path)
+
+
+def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=print) -> dict:
+    import keras
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    backend = keras.backend.backend()
+    gpu = _has_gpu(backend)
+    if cfg.mixed_precision and gpu:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    keras.utils.set_random_seed(cfg.seed)
+    log(f"backend={backend} gpu={gpu} config={json.dumps(asdict(cfg))}")
+    (out_dir / "config.json").write_text(json.dumps(asdict(cfg), indent=2))
+
+    from htr.model import build_easter2
+
+    state_path = out_dir / "state.json"
+    state = {"epoch": 0, "best": None, "bad_epochs": 0, "seconds": 0.0, "samples": 0}
+    if resume and (out_dir / "last.keras").exists() and state_path.exists():
+        model = keras.saving.load_model(out_dir / "last.keras", compile=False, safe_mode=True)
+        state = json.loads(state_path.read_text())
+        log(f"resumed from epoch {state['epoch']}")
+    else:
+        model = build_easter2()
+    optimizer = keras.optimizers.Adam(learning_rate=cfg.lr, clipnorm=5.0)
+    model.compile(
+        optimizer=optimizer,
+        loss=focal_ctc_loss(cfg.focal_alpha, cfg.focal_gamma),
+        jit_compile=backend == "jax",  # XLA was slower for TensorFlow on CPU
+    )
+    if resume and (out_dir / "optimizer.npz").exists():
+        _restore_optimizer(model, out_dir / "optimizer.npz")
+
+    # validation sets: held-back synthetic lines (fixed seed, never in training) and real lines
+    val_synth = _synthetic_set(cfg, iam_dir, seed=987654321, n=cfg.val_synth)
+    val_real = load_real_lines(iam_dir, "validation")
+    log(f"validation: {len(val_synth)} synthetic, {len(val_real)} real lines")
+
+    feeder = Feeder(cfg, iam_dir)
+    rows = _read_log(out_dir / "log.csv")
+    t_start = time.time()
+    budget = cfg.minutes * 60 - state["seconds"]
+    total_budget = cfg.minutes * 60
+    try:
+        feeder.fill(min(cfg.buffer, max(cfg.batch * 8, 64)))
+        it = iter(feeder)
+        while state["epoch"] < cfg.epochs:
+            elapsed = time.time() - t_start
+            if elapsed >= budget:
+                log("time budget used up")
+                break
+            e0 = time.time()
+            losses = []
+            for step in range(cfg.steps_per_epoch):
+                frac = (state["seconds"] + time.time() - t_start) / total_budget
+                gstep = state["epoch"] * cfg.steps_per_epoch + step
+                lr = _lr(cfg, frac, gstep)
+                model.optimizer.learning_rate.assign(lr)
+                x, y = next(it)
+                out = model.train_on_batch(x, y, return_dict=True)
+                losses.append(float(out["loss"]))
+                if time.time() - t_start >= budget:
+                    break
+            state["samples"] += len(losses) * cfg.batch
+            state["epoch"] += 1
+            cer_s, _ = evaluate(model, val_synth, cfg.width)
+            cer_r, _ = evaluate(model, val_real, cfg.width) if val_real else (None, None)
+            sel = cer_r if cer_r is not None else cer_s
+            secs = time.time() - e0
+            row = {
+                "epoch": state["epoch"],
+                "loss": round(float(np.mean(losses)), 5),
+                "val_cer_synth": round(cer_s, 5),
+                "val_cer_real": "" if cer_r is None else round(cer_r, 5),
+                "lr": round(lr, 7),
+                "seconds": round(secs, 1),
+                "samples_seen": state["samples"],
+                "unique_samples": feeder.buffer.added,
+                "steps_per_s": round(len(losses) / max(secs, 1e-6), 2),
+            }
+            rows.append(row)
+            log(json.dumps(row))
+            state["seconds"] += time.time() - e0
+            if state["best"] is None or sel < state["best"]:
+                state["best"], state["bad_epochs"] = sel, 0
+                model.save_weights(out_dir / "best.weights.h5")
+            else:
+                state["bad_epochs"] += 1
+            model.save(out_dir / "last.keras")
+            _save_optimizer(model, out_dir / "optimizer.npz")
+            state_path.write_text(json.dumps(state))
+            _write_log(out_dir / "log.csv", rows)
+            _plot_curves(rows, out_dir / "curves.png")
+            if state["bad_epochs"] >= cfg.patience:
+                log(f"early stop: no better validation CER for {cfg.patience} epochs")
+                break
+            t_start, budget = time.time(), budget - (time.time() - t_start)
+    finally:
+        feeder.close()
+    return state
+
+
+def _lr(cfg: Config, frac: float, step: int) -> float:
+    warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    cos = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, frac))))
+    return cfg.lr_min + (cfg.lr - cfg.lr_min) * cos * warm
+
+
+def _save_optimizer(model, path: Path) -> None:
+    """Optimizer state as a plain .npz (no pickle), for --resume."""
+    arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)}
+    np.savez(path, **arrays)
+
+
+def _restore_optimizer(model, path: Path) -> None:
+    model.optimizer.build(model.trainable_variables)
+    with np.load(path, allow_pickle=False) as saved:
+        if len(saved.files) != len(model.optimizer.variables):
+            return  # a different optimizer layout: start its state afresh
+        for i, v in enumerate(model.optimizer.variables):
+            v.assign(saved[f"v{i}"])
+
+
+def _synthetic_set(cfg: Config, iam_dir: str | None, seed: int, n: int) -> list[tuple[np.ndarray, str]]:
+    from htr.synth.corpus import training_texts
+    from htr.synth.render import LineRenderer
+
+    rng = np.random.default_rng(seed)
+    renderer = LineRenderer(seed=seed)
+    texts = training_texts(Path(iam_dir) if iam_dir else None, rng)
+    return [(renderer.render(t, rng), t) for t in (texts[i] for i in rng.integers(0, len(texts), n))]
+
+
+def _has_gpu(backend: str) -> bool:
+    try:
+        if backend == "jax":
+            import jax
+
+            return any(d.platform == "gpu" for d in jax.devices())
+        if backend == "torch":
+            import torch
+
+            return torch.cuda.is_available()
+        import tensorflow as tf
+
+        return bool(tf.config.list_physical_devices("GPU"))
+    except Exception:
+        return False
+
+
+def _read_log(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def _write_log(path: Path, rows: list[dict]) -> None:
+    keys = list(rows[-1].keys())
+    with path.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
+# ---------------------------------------------------------------- CLI
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    p = parser or argparse.ArgumentParser(prog="python -m htr train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="schedule to start from (default: cpu)")
+    p.add_argument("--config", type=Path, help="JSON file with Config fields overriding the preset")
+    p.add_argument("--out", type=Path, default=Path("runs/easter2"), help="run folder (checkpoints, log, curves)")
+    p.add_argument("--iam-dir", default=os.environ.get("IAM_DIR"), help="IAM copy for texts/real lines (default: $IAM_DIR)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
+    p.add_argument("--minutes", type=float, help="wall-clock budget of the optimisation loop")
+    p.add_argument("--batch", type=int)
+    p.add_argument("--workers", type=int, help="render worker processes")
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--real-weight", type=float, help="weight of real IAM training lines in the mix")
+    p.add_argument("--export", type=Path, help="copy the best weights here when done (e.g. models/easter2.weights.h5)")
+    return p
+
+
+def config_from_args(args) -> Config:
+    cfg = Config(**asdict(PRESETS[args.preset]))
+    if args.config:
+        for k, v in json.loads(args.config.read_text()).items():
+            if not hasattr(cfg, k):
+                raise ValueError(f"{args.config}: unknown config field {k!r}")
+            setattr(cfg, k, v)
+    for flag, attr in (("minutes", "minutes"), ("batch", "batch"), ("workers", "workers"), ("steps_per_epoch", "steps_per_epoch")):
+        if getattr(args, flag) is not None:
+            setattr(cfg, attr, getattr(args, flag))
+    if args.real_weight is not None:
+        cfg.sources = dict(cfg.sources, iam=args.real_weight)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    cfg = config_from_args(args)
+    state = train(cfg, args.out, args.iam_dir, args.resume, log=lambda m: print(m, flush=True))
+    if args.export and (args.out / "best.weights.h5").exists():
+        import shutil
+
+        args.export.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.out / "best.weights.h5", args.export)
+        print(f"exported {args.export}")
+    print(json.dumps(state))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
