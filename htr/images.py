@@ -290,18 +290,17 @@ def _to_gray(img: Image.Image) -> np.ndarray:
     has_alpha = mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in img.info
     if has_alpha:
         rgba = img.convert("RGBA")
-        arr = np.asarray(rgba, dtype=np.float32)
-        lum = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.float32)
-        alpha = arr[..., 3] / 255.0
-        out = lum * alpha + 255.0 * (1.0 - alpha)
-        return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+        alpha = np.asarray(rgba.getchannel("A"), dtype=np.uint32)
+        lum = np.asarray(rgba.convert("RGB").convert("L"), dtype=np.uint32)
+        # over white, rounded: (lum·a + 255·(255 − a)) / 255, in integers to spare memory
+        return ((lum * alpha + 255 * (255 - alpha) + 127) // 255).astype(np.uint8)
     if mode in ("L", "P", "RGB"):
         return np.asarray(img.convert("L"), dtype=np.uint8)
     return np.asarray(img.convert("RGB").convert("L"), dtype=np.uint8)
 
 
 def _wide_to_gray(img: Image.Image) -> np.ndarray:
-    arr = np.asarray(img).astype(np.float64)
+    arr = np.asarray(img).astype(np.float32)
     if arr.ndim == 3:  # unusual multi-channel wide modes: average the channels
         arr = arr.mean(axis=2)
     finite = np.isfinite(arr)
