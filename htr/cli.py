@@ -147,7 +147,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     if args.engine != "easter2":
         given = [opt for opt, val in (("--weights", args.weights), ("--decoder", args.decoder)) if val is not None]
         if given:
-            _err(args.engine, f"{' and '.join(given)} apply to the easter2 engine only")
+            _err(args.engine, f"{' and '.join(given)}: only for the easter2 engine")
             return EXIT_ERROR
 
     engine, reason = _open_engine(args.engine, _engine_kwargs(args))
@@ -156,6 +156,18 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         return EXIT_ERROR
 
     from htr.errors import EngineUnavailable, HTRError
+
+    warm_up = getattr(engine, "warm_up", None)  # load the model now: "seconds" excludes loading
+    if warm_up is not None:
+        try:
+            with _quiet_native_logs():
+                warm_up()
+        except HTRError as exc:
+            _err(args.engine, _exc_reason(exc, args.engine))
+            return EXIT_ERROR
+        except Exception as exc:  # noqa: BLE001
+            _err(args.engine, _internal(exc))
+            return EXIT_ERROR
     from htr.images import load_image
 
     status = EXIT_OK
