@@ -86,7 +86,7 @@ def _from_iam(key: str) -> InputImage | None:
         st.warning(f"{iam.root}: no line images found.")
         return None
     state_key = f"{key}_iam_line"
-    if st.button("🎲 Random IAM line", key=f"{key}_iam_random"):
+    if st.button("Random IAM line", key=f"{key}_iam_random"):
         import random
 
         st.session_state[state_key] = random.choice(ids)

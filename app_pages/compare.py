@@ -6,7 +6,7 @@ from app import resources, widgets
 from htr import viz
 from htr.metrics import cer, char_diff, wer
 
-st.title("⚖️ Compare the readers")
+st.title("Compare the readers")
 st.caption(
     "The same image through Easter2 (ours), EasyOCR and Tesseract. Give the true text "
     "to see each reader's mistakes."

@@ -10,7 +10,7 @@ from htr import viz
 from htr.errors import HTRError
 from htr.metrics import aggregate, cer, char_diff, wer
 
-st.title("📊 Evaluate the readers")
+st.title("Evaluate the readers")
 st.caption(
     "Read many lines whose true text is known and count the mistakes. CER = character "
     "error rate (edits per true character), WER = word error rate."

@@ -5,7 +5,7 @@ import streamlit as st
 from app import resources
 from app.state import presentation
 
-st.title("✍️ Reading handwriting with a neural network")
+st.title("Reading handwriting with a neural network")
 
 st.markdown(
     """
@@ -15,11 +15,11 @@ compared with two well-known readers, **EasyOCR** and **Tesseract**.
 
 | Page | What you can do |
 |---|---|
-| ✍️ **Recognize** | Upload, draw or photograph handwriting and read it; see how sure the model is of each letter. |
-| ⚖️ **Compare engines** | The same image through all three readers: text, time, and errors against the true text. |
-| 📚 **IAM browser** | Browse the IAM database of handwritten English (where it is installed). |
-| 🔬 **Inside the model** | What the network sees: probabilities per column, where each letter sits, which features fire. |
-| 📊 **Evaluate** | Error rates of every reader over many lines, and the hardest lines. |
+| :material/edit_note: **Recognize** | Upload, draw or photograph handwriting and read it; see how sure the model is of each letter. |
+| :material/compare: **Compare engines** | The same image through all three readers: text, time, and errors against the true text. |
+| :material/menu_book: **IAM browser** | Browse the IAM database of handwritten English (where it is installed). |
+| :material/biotech: **Inside the model** | What the network sees: probabilities per column, where each letter sits, which features fire. |
+| :material/analytics: **Evaluate** | Error rates of every reader over many lines, and the hardest lines. |
 """
 )
 
@@ -34,7 +34,7 @@ for name, (ok, reason) in resources.availability().items():
     rows.append(
         {
             "Reader": resources.engine_title(name),
-            "Available": "✅ yes" if ok else "❌ no",
+            "Available": "yes" if ok else "no",
             "Details": reason,
         }
     )

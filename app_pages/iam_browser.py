@@ -9,7 +9,7 @@ from htr import viz
 from htr.errors import HTRError
 from htr.metrics import cer, char_diff
 
-st.title("📚 IAM handwriting database")
+st.title("IAM handwriting database")
 
 iam, reason = resources.get_iam()
 
@@ -86,7 +86,7 @@ with st.sidebar:
                           on_click=_goto, args=(hit.id,))
         else:
             st.caption("No line contains that text.")
-    st.button("🎲 Random line", key="iam_random", on_click=lambda: _goto(random.choice(sorted(available)))
+    st.button("Random line", key="iam_random", on_click=lambda: _goto(random.choice(sorted(available)))
               if available else None, disabled=not available)
 
 c1, c2, c3 = st.columns(3)

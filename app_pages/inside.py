@@ -8,7 +8,7 @@ from app.state import presentation
 from htr import viz
 from htr.alphabet import label
 
-st.title("🔬 Inside the model")
+st.title("Inside the model")
 st.markdown(
     "Easter2 slides along the line from left to right. Every 4 pixel columns of its "
     "80-pixel-high input it outputs one **time step**: a probability for each of the 79 "

@@ -7,7 +7,7 @@ from app.state import presentation
 from htr import viz
 from htr.metrics import cer
 
-st.title("✍️ Recognize handwriting")
+st.title("Recognize handwriting")
 st.caption("Pick an example, upload a scan or photo, draw with the mouse, or use the camera.")
 
 image = widgets.image_input("rec")

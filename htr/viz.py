@@ -225,7 +225,7 @@ def plot_ctc(gray: np.ndarray, probs: np.ndarray, columns: np.ndarray,
         raise ValueError(f"probs {probs.shape} and columns {columns.shape} do not match")
     classes = active_classes(probs) if rows == "active" else np.arange(probs.shape[1])
     names = [label(int(c)) for c in classes]
-    img_h = _image_height_px(gray, lo=80, hi=260)
+    img_h = _image_height_px(gray, width_px=1600, lo=100, hi=300)
     heat_h = int(np.clip(18 * len(classes), 220, 900))
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.03,
                         row_heights=[img_h, heat_h])
@@ -303,6 +303,7 @@ def plot_se_gates(gates: Sequence[np.ndarray], other: Sequence[np.ndarray] | Non
             colorbar={"title": "gate"},
             hovertemplate="%{y}, channel %{x}: gate %{z:.2f}<extra></extra>", name=names[0]))
         fig.update_xaxes(title_text="channel")
+        fig.update_yaxes(autorange="reversed")  # unit 1 on top, as in the network
         fig.update_layout(height=80 + 60 * len(units), margin={"l": 10, "r": 10, "t": 10, "b": 10})
         return fig
     o = np.stack([np.asarray(v, dtype=np.float32).ravel() for v in other])
@@ -324,6 +325,7 @@ def plot_se_gates(gates: Sequence[np.ndarray], other: Sequence[np.ndarray] | Non
         hovertemplate="%{y}, channel %{x}: %{z:+.2f}<extra>difference</extra>", name="difference"),
         row=3, col=1)
     fig.update_xaxes(title_text="channel", row=3, col=1)
+    fig.update_yaxes(autorange="reversed")  # unit 1 on top, as in the network
     fig.update_layout(height=140 + 3 * (40 + 40 * len(units)),
                       margin={"l": 10, "r": 10, "t": 30, "b": 10})
     return fig

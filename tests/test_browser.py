@@ -1,0 +1,260 @@
+"""The app in a real browser: `streamlit run` driven by Debian's headless Chromium.
+
+Starts the server on a free localhost port, visits every page, uploads an
+example image, checks that the recognized text appears and that a bad upload
+gives a message, and saves a screenshot of each step to
+artifacts/screenshots/ (look at them: would a class understand them?).
+
+Needs Debian's ``chromium`` and ``chromium-driver`` packages (browser
+downloads do not work here; ``apt-get install chromium chromium-driver``) and
+the ``selenium`` package (requirements-test.txt). Skipped with the reason when
+either is missing. Easter2 uses the project's trained weights where they
+exist, else random weights of the right shape (text is then nonsense, but it
+must still appear).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+EXAMPLES = ROOT / "examples"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = shutil.which("chromedriver")
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -r requirements-test.txt)")
+if not (CHROMIUM and CHROMEDRIVER):
+    pytest.skip(
+        "Debian's chromium and chromium-driver are not installed "
+        "(apt-get install chromium chromium-driver); browser test skipped",
+        allow_module_level=True,
+    )
+
+from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+PAGES = [  # (url path, title shown on the page)
+    ("", "Reading handwriting"),
+    ("recognize", "Recognize handwriting"),
+    ("compare", "Compare the readers"),
+    ("iam_browser", "IAM handwriting database"),
+    ("inside", "Inside the model"),
+    ("evaluate", "Evaluate the readers"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> Path:
+    trained = ROOT / "models" / "easter2.weights.h5"
+    if trained.is_file():
+        return trained
+    from htr.model import build_easter2
+
+    path = tmp_path_factory.mktemp("easter2") / "random.weights.h5"
+    build_easter2().save_weights(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(weights, tmp_path_factory):
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "IAM_DIR"}
+    env.update(HTR_WEIGHTS=str(weights), PYTHONUNBUFFERED="1")
+    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w+")
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
+         "--server.port", str(port), "--server.address", "127.0.0.1",
+         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
+        yield {"url": f"http://127.0.0.1:{port}", "started": t0, "proc": proc, "log": log}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.seek(0)
+        tail = log.read()[-3000:]
+        log.close()
+        if "Traceback" in tail:
+            print("streamlit log tail:\n" + tail)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--disable-dev-shm-usage", "--window-size=1400,1800", "--hide-scrollbars"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(60)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _script_state(driver) -> str:
+    apps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
+    return apps[0].get_attribute("data-test-script-state") if apps else ""
+
+
+def wait_idle(driver, timeout: float = 120) -> None:
+    """Wait until Streamlit has finished running the script, twice in a row."""
+    time.sleep(0.5)
+    calm = [0]
+
+    def settled(d) -> bool:
+        idle = _script_state(d) == "notRunning" and d.find_elements(By.CSS_SELECTOR, "h1")
+        calm[0] = calm[0] + 1 if idle else 0
+        return calm[0] >= 3
+
+    WebDriverWait(driver, timeout, poll_frequency=0.3).until(settled)
+    time.sleep(0.8)  # let Plotly and the data grid draw
+
+
+def assert_no_exception(driver, where: str) -> None:
+    boxes = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+    assert not boxes, f"{where}: exception shown: {boxes[0].text[:500]}"
+
+
+def shot(driver, name: str) -> Path:
+    path = SHOTS / f"{name}.png"
+    driver.save_screenshot(str(path))
+    return path
+
+
+def test_every_page_opens_and_cold_start_is_measured(server, browser):
+    timings = {}
+    for i, (path, title) in enumerate(PAGES):
+        t0 = time.monotonic()
+        browser.get(f"{server['url']}/{path}")
+        try:
+            WebDriverWait(browser, 120).until(
+                lambda d: any(title in h.text for h in d.find_elements(By.CSS_SELECTOR, "h1")))
+        except TimeoutException:
+            shot(browser, f"{i:02d}-{path or 'home'}-FAILED")
+            raise
+        if i == 0:
+            timings["first_page_s_from_server_start"] = round(time.monotonic() - server["started"], 2)
+        wait_idle(browser)
+        timings[path or "home"] = round(time.monotonic() - t0, 2)
+        assert_no_exception(browser, path or "home")
+        # the navigation lists all six pages, and the presentation switch is there
+        nav = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
+        for label in ("Home", "Recognize", "Compare engines", "IAM browser", "Inside the model", "Evaluate"):
+            assert label in nav
+        assert "Presentation mode" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
+        shot(browser, f"{i:02d}-{path or 'home'}")
+    (SHOTS / "timings.json").write_text(json.dumps(timings, indent=1))
+
+
+def _choose_radio(driver, option: str) -> None:
+    for label in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stRadio"] label'):
+        if label.text.strip() == option:
+            label.click()
+            wait_idle(driver)
+            return
+    raise AssertionError(f"no radio option {option!r}")
+
+
+def _upload(driver, path: Path) -> None:
+    inp = driver.find_element(By.CSS_SELECTOR, 'input[type="file"]')
+    inp.send_keys(str(path))
+    time.sleep(1.0)
+    wait_idle(driver)
+
+
+def test_upload_an_example_and_see_the_text(server, browser, tmp_path):
+    browser.get(f"{server['url']}/recognize")
+    wait_idle(browser)
+    # the default example is read at once
+    WebDriverWait(browser, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".htr-text"))
+    shot(browser, "10-recognize-example")
+    _choose_radio(browser, "Upload")
+    _upload(browser, EXAMPLES / "line-03.png")
+    WebDriverWait(browser, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".htr-text"))
+    text = browser.find_element(By.CSS_SELECTOR, ".htr-text").text.strip()
+    assert text, "no recognized text after the upload"
+    assert_no_exception(browser, "recognize upload")
+    shot(browser, "11-recognize-upload")
+    # a bad upload: an error naming the file, and the page still works
+    bad = tmp_path / "not a picture.png"
+    bad.write_text("hello, I am text\n" * 50)
+    browser.find_element(By.CSS_SELECTOR, '[data-testid="stFileChipDeleteBtn"]').click()
+    wait_idle(browser)
+    _upload(browser, bad)
+    alerts = [a.text for a in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stAlert"]')]
+    assert any("not a picture.png" in a for a in alerts), alerts
+    assert_no_exception(browser, "bad upload")
+    shot(browser, "12-recognize-bad-upload")
+
+
+def test_page_layout_and_presentation_mode(server, browser):
+    browser.get(f"{server['url']}/recognize")
+    wait_idle(browser)
+    box = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSelectbox"]')
+    box.click()
+    options = browser.find_elements(By.CSS_SELECTOR, '[role="option"]')
+    next(o for o in options if o.text.startswith("Paragraph 2")).click()
+    wait_idle(browser)
+    WebDriverWait(browser, 120).until(lambda d: "text lines found" in d.page_source)
+    assert_no_exception(browser, "page layout")
+    shot(browser, "13-recognize-page")
+    toggle = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stCheckbox"] label')
+    toggle.click()
+    wait_idle(browser)
+    size = browser.execute_script("return getComputedStyle(document.documentElement).fontSize")
+    assert size == "22px"
+    shot(browser, "14-recognize-presentation")
+
+
+def test_inside_the_model_draws_its_figures(server, browser):
+    browser.get(f"{server['url']}/inside")
+    wait_idle(browser, timeout=240)
+    WebDriverWait(browser, 240).until(
+        lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')) >= 4)
+    assert_no_exception(browser, "inside")
+    shot(browser, "20-inside")
+    browser.execute_script(
+        "document.querySelector('[data-testid=\"stMain\"]').scrollTop = 2500")
+    time.sleep(0.5)
+    shot(browser, "21-inside-scrolled")
