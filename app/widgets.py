@@ -190,6 +190,13 @@ def image_input(
     return SOURCES[source](key)
 
 
+def show_figure(fig, key: str) -> None:
+    """A Plotly figure, with larger type in presentation mode."""
+    if presentation():
+        fig.update_layout(font={"size": 20}, hoverlabel={"font_size": 20})
+    st.plotly_chart(fig, key=key, config={"displaylogo": False})
+
+
 def show_image(gray: np.ndarray, caption: str | None = None) -> None:
     st.image(gray, caption=caption, width="stretch" if presentation() or gray.shape[1] > 700 else "content")
 

@@ -41,15 +41,15 @@ for col, name in zip(cols, resources.engine_names()):
             st.error(error)
             rows.append({"engine": name, "seconds": None, "cer": None})
             continue
-        row = {"engine": name, "seconds": result.seconds, "cer": None, "text": result.text}
+        row = {"engine": name, "label": resources.engine_title(name), "seconds": result.seconds,
+               "cer": None, "text": result.text}
         if truth:
             row["cer"] = cer(truth, result.text)
             row["wer"] = wer(truth, result.text)
             st.html(f'<div class="htr-text">{viz.diff_html(char_diff(truth, result.text)) or "&nbsp;"}</div>')
-            c1, c2, c3 = st.columns(3)
-            c1.metric("CER", f"{100 * row['cer']:.1f} %")
-            c2.metric("WER", f"{100 * row['wer']:.1f} %")
-            c3.metric("Time", f"{result.seconds:.2f} s")
+            st.metric("CER", f"{100 * row['cer']:.1f} %",
+                      help="Character error rate: edits per true character.")
+            st.markdown(f"WER **{100 * row['wer']:.1f} %** · time **{result.seconds:.2f} s**")
         else:
             widgets.show_text(result.text, result.char_probs)
             st.metric("Time", f"{result.seconds:.2f} s")
@@ -61,4 +61,4 @@ if truth:
 
 ran = [r for r in rows if r["seconds"] is not None]
 if ran:
-    st.plotly_chart(viz.plot_engine_bars(ran), key="cmp_bars")
+    widgets.show_figure(viz.plot_engine_bars(ran), key="cmp_bars")

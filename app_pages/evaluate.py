@@ -106,18 +106,18 @@ for engine in engines:
     })
 st.subheader("Results")
 st.dataframe(summary, hide_index=True, width="stretch")
-st.plotly_chart(viz.plot_engine_bars([
-    {"engine": e, "seconds": s["Median time (s)"], "cer": s["CER %"] / 100}
+widgets.show_figure(viz.plot_engine_bars([
+    {"engine": e, "label": s["Reader"], "seconds": s["Median time (s)"], "cer": s["CER %"] / 100}
     for e, s in zip(engines, summary)]), key="ev_bars")
 
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**How many lines at each error rate**")
-    st.plotly_chart(viz.plot_cer_histogram(
+    widgets.show_figure(viz.plot_cer_histogram(
         {e: [r["cer"] for r in rows if r["engine"] == e] for e in engines}), key="ev_hist")
 with c2:
     st.markdown("**Are long lines harder?**")
-    st.plotly_chart(viz.plot_cer_vs_length({
+    widgets.show_figure(viz.plot_cer_vs_length({
         e: ([r["length"] for r in rows if r["engine"] == e],
             [r["cer"] for r in rows if r["engine"] == e],
             [r["line"] for r in rows if r["engine"] == e]) for e in engines}), key="ev_scatter")

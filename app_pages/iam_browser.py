@@ -28,7 +28,8 @@ def engine_readings(image: widgets.InputImage, truth: str, key: str) -> None:
             st.markdown(f"**{resources.engine_title(name)}** — :red[{error}]")
             continue
         c = cer(truth, result.text)
-        rows.append({"engine": name, "seconds": result.seconds, "cer": c})
+        rows.append({"engine": name, "label": resources.engine_title(name),
+                     "seconds": result.seconds, "cer": c})
         st.html(
             f"<p><b>{resources.engine_title(name)}</b> — CER {100 * c:.1f} %, "
             f"{result.seconds:.2f} s</p>"
@@ -36,7 +37,7 @@ def engine_readings(image: widgets.InputImage, truth: str, key: str) -> None:
         )
     if rows:
         st.html(f"<p>{viz.DIFF_LEGEND_HTML}</p>")
-        st.plotly_chart(viz.plot_engine_bars(rows), key=f"{key}_bars")
+        widgets.show_figure(viz.plot_engine_bars(rows), key=f"{key}_bars")
 
 
 if iam is None:
@@ -139,7 +140,7 @@ with tab_form:
             form_gray = resources.iam_form_image(str(iam.root), form_id)
             boxes = [iam.lines[i].box for i in iam.forms[form_id].line_ids]
             labels = [f"{i}: {iam.lines[i].text}" for i in iam.forms[form_id].line_ids]
-            st.plotly_chart(viz.plot_page(form_gray, boxes, labels), key="iam_form_fig")
+            widgets.show_figure(viz.plot_page(form_gray, boxes, labels), key="iam_form_fig")
             st.caption("The boxes are IAM's own line boxes; hover a number to see its text.")
         except HTRError as exc:
             st.error(str(exc))

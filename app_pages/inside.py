@@ -53,7 +53,7 @@ if truth:
 # ---------------------------------------------------------------- 1. CTC
 st.header("1 · What the network outputs at each step")
 st.markdown(f"**Read:** `{analysis.greedy.text}`" + (f"  \n**True:** `{truth}`" if truth else ""))
-st.plotly_chart(viz.plot_ctc(image.gray, probs, columns, decoded, aligned), key="in_ctc")
+widgets.show_figure(viz.plot_ctc(image.gray, probs, columns, decoded, aligned), key="in_ctc")
 with st.expander("How to read this picture", expanded=presentation()):
     st.markdown(
         f"""
@@ -85,7 +85,7 @@ if others:
         other_name = choice.split(":")[0]
     except Exception as exc:
         st.caption(f"Could not analyse {choice}: {exc}")
-st.plotly_chart(
+widgets.show_figure(
     viz.plot_se_gates(analysis.gates, gates_other, names=("this line", other_name),
                       unit_names=["unit 1", "unit 2", "unit 3"]),
     key="in_gates",
@@ -111,7 +111,7 @@ else:
                               key=f"in_channels_{unit}", max_selections=6,
                               help="Preselected: the channels whose gates differ most from the other line.")
 if channels:
-    st.plotly_chart(viz.plot_activations(image.gray, acts, columns, channels), key="in_acts")
+    widgets.show_figure(viz.plot_activations(image.gray, acts, columns, channels), key="in_acts")
     st.caption(
         "A channel's activation rises where its feature appears in the writing — for "
         "example a loop, a tall stroke or the gap between words."
@@ -135,7 +135,7 @@ span = spans[pick]
 with st.spinner("Computing the gradient…"):
     sal = resources.saliency(image.digest, span.start, span.end,
                              int(analysis.greedy.indices[pick]), image.gray)
-st.plotly_chart(viz.plot_saliency(image.gray, sal), key="in_saliency")
+widgets.show_figure(viz.plot_saliency(image.gray, sal), key="in_saliency")
 st.caption(
     "Saliency: how much the probability of this character would change if each pixel "
     "changed (the gradient). Hot pixels are the ones the network looked at; usually the "

@@ -49,7 +49,8 @@ if not engines:
     st.warning(f"No reader can run here yet ({reasons}).")
     if layout == "page":
         boxes = resources.segment(image.digest, image.gray)
-        st.plotly_chart(viz.plot_page(image.gray, boxes), key="rec_page_only")
+        with left:
+            widgets.show_figure(viz.plot_page(image.gray, boxes), key="rec_page_only")
     st.stop()
 
 with st.spinner(f"{resources.engine_title(engine)} is reading…"):
@@ -63,8 +64,9 @@ if layout == "page":
     if not boxes:
         boxes = resources.segment(image.digest, image.gray)
     labels = [r.text for r in result.lines] if result.lines else None
-    st.plotly_chart(viz.plot_page(image.gray, boxes, labels), key="rec_page")
-    st.caption(f"{len(boxes)} text lines found; hover a number to see what was read there.")
+    with left:
+        widgets.show_figure(viz.plot_page(image.gray, boxes, labels), key="rec_page")
+        st.caption(f"{len(boxes)} text lines found; hover a number to see what was read there.")
 
 st.subheader("Text read")
 widgets.show_text(result.text, result.char_probs)
@@ -87,7 +89,7 @@ st.download_button(
 )
 
 if result.char_probs and len(result.char_probs) == len(result.text) and layout == "line":
-    st.plotly_chart(viz.plot_char_confidence(result.text, result.char_probs), key="rec_conf")
+    widgets.show_figure(viz.plot_char_confidence(result.text, result.char_probs), key="rec_conf")
 
 if engine == "easter2" and layout == "line" and not presentation():
     if st.toggle("Compare greedy decoding with beam search", key="rec_compare_decoders"):

@@ -396,13 +396,18 @@ def plot_saliency(gray: np.ndarray, saliency: np.ndarray, title: str | None = No
 
 
 def plot_engine_bars(rows: Sequence[Mapping]) -> go.Figure:
-    """Time (and CER where known) per engine; rows have ``engine``, ``seconds``, ``cer``."""
-    engines = [r["engine"] for r in rows]
+    """Time (and CER where known) per engine.
+
+    Rows have ``engine``, ``seconds``, ``cer`` (a fraction or None) and an
+    optional ``label`` shown under the bar (default: the engine name).
+    """
+    names = [r["engine"] for r in rows]
+    engines = [r.get("label", r["engine"]) for r in rows]
     has_cer = any(r.get("cer") is not None for r in rows)
     fig = make_subplots(rows=1, cols=2 if has_cer else 1,
                         subplot_titles=("time (seconds)", "character error rate (%)")
                         if has_cer else ("time (seconds)",))
-    colours = [ENGINE_COLOURS.get(e, PALETTE[i % len(PALETTE)]) for i, e in enumerate(engines)]
+    colours = [ENGINE_COLOURS.get(e, PALETTE[i % len(PALETTE)]) for i, e in enumerate(names)]
     secs = [r.get("seconds") for r in rows]
     fig.add_trace(go.Bar(x=engines, y=secs, marker_color=colours, name="seconds",
                          text=[f"{s:.2f} s" if s is not None else "—" for s in secs],

@@ -183,6 +183,10 @@ def test_engine_bars_with_and_without_cer():
             {"engine": "tesseract", "seconds": 0.5, "cer": 0.3}]
     fig = viz.plot_engine_bars(rows)
     assert [d.name for d in fig.data] == ["seconds", "CER %"]
+    assert list(fig.data[0].x) == ["easter2", "tesseract"]
+    assert fig.data[0].marker.color[0] == viz.ENGINE_COLOURS["easter2"]
+    labelled = viz.plot_engine_bars([dict(rows[0], label="Easter2 (ours)")])
+    assert list(labelled.data[0].x) == ["Easter2 (ours)"]
     assert list(fig.data[1].y) == pytest.approx([10, 30])
     fig = viz.plot_engine_bars([{"engine": "easter2", "seconds": 0.05}])
     assert len(fig.data) == 1
