@@ -67,6 +67,49 @@ EXCLUDE = {
 }
 
 
+#: Debian handwriting font packages: {package: font files to take}. Fetched with
+#: ``apt-get download`` (run ``apt-get update`` once first); files taken as they are.
+DEBIAN = {"fonts-breip": ["Breip.ttf"]}
+#: Debian handwriting packages looked at and left out, with the reason.
+DEBIAN_LEFT_OUT = {
+    "fonts-bwht": "all six faces draw lowercase as capitals",
+    "fonts-humor-sans": "draws lowercase as capitals",
+    "fonts-ecolier-court": "hollow (outlined) letters",
+    "fonts-femkeklaver": "CC-BY-SA licence, hollow letters",
+    "fonts-dkg-handwriting": "built font files are GPL-3+",
+    "fonts-rufscript": "GPL-3 with font exception, not OFL/Apache",
+    "fonts-sjfonts": "GPL with font exception, not OFL/Apache",
+}
+
+
+def debian_fonts(workdir: Path) -> list[tuple[str, bytes, dict]]:
+    """(file stem, font bytes, info) for each DEBIAN font; [] without apt."""
+    out = []
+    for pkg, files in DEBIAN.items():
+        proc = subprocess.run(["apt-get", "download", pkg], cwd=workdir,
+                              capture_output=True, text=True, timeout=300)
+        debs = sorted(workdir.glob(f"{pkg}_*.deb"))
+        if proc.returncode != 0 or not debs:
+            print(f"skip {pkg}: apt-get download failed: {proc.stderr.strip()[:200]}", flush=True)
+            continue
+        root = workdir / pkg
+        subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(root)], check=True)
+        version = debs[0].name.split("_")[1].replace("%3a", ":")
+        copyright_text = (root / "usr" / "share" / "doc" / pkg / "copyright").read_text()
+        lic = "OFL-1.0" if "Open Font License,\n Version 1.0" in copyright_text or \
+            "Version 1.0 - 22 November 2005" in copyright_text else "OFL-1.1"
+        for name in files:
+            found = list(root.rglob(name))
+            if not found:
+                print(f"skip {pkg}/{name}: not in the package", flush=True)
+                continue
+            stem = name.rsplit(".", 1)[0].lower()
+            out.append((stem, found[0].read_bytes(), {
+                "family": stem, "version": version, "license": lic, "license_text": copyright_text,
+                "attribution": "see licence file", "source": f"Debian `{pkg}`"}))
+    return out
+
+
 def npm_pack(name: str, workdir: Path) -> Path | None:
     proc = subprocess.run(
         ["npm", "pack", f"@fontsource/{name}", "--silent"],
@@ -110,21 +153,35 @@ def convert(woff2: bytes) -> tuple[bytes | None, str]:
     modified under their own name)."""
     from fontTools.ttLib import TTFont
 
-    font = TTFont(io.BytesIO(woff2))
+    font = TTFont(io.BytesIO(woff2), recalcTimestamp=False)  # byte-identical reruns
+    why = _glyph_problem(font)
+    if why:
+        return None, why
+    font.flavor = None
+    out = io.BytesIO()
+    font.save(out)
+    return out.getvalue(), "ok"
+
+
+def check(data: bytes) -> str:
+    """'' when a plain font file has ink for all 79 characters, else the reason."""
+    from fontTools.ttLib import TTFont
+
+    return _glyph_problem(TTFont(io.BytesIO(data)))
+
+
+def _glyph_problem(font) -> str:
     cmap = font.getBestCmap() or {}
     missing = [c for c in CHARS if ord(c) not in cmap]
     if missing:
-        return None, "missing " + "".join(missing)
+        return "missing " + "".join(missing)
     glyf = font["glyf"] if "glyf" in font else None
     if glyf is not None:
         empty = [c for c in CHARS if c != " " and glyf[cmap[ord(c)]].numberOfContours == 0
                  and not glyf[cmap[ord(c)]].isComposite()]
         if empty:
-            return None, "empty glyphs " + "".join(empty)
-    font.flavor = None
-    out = io.BytesIO()
-    font.save(out)
-    return out.getvalue(), "ok"
+            return "empty glyphs " + "".join(empty)
+    return ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,9 +219,22 @@ def main(argv: list[str] | None = None) -> int:
             if not args.check:
                 (DEST / f"{name}{ext}").write_bytes(data)
                 (DEST / f"{name}.LICENSE.txt").write_text(info["license_text"])
+            info["source"] = f"`@fontsource/{name}`"
             rows.append((name, ext, info, len(data)))
             print(f"ok   {name:28s} {info['version']:8s} {info['license']:10s} {len(data)//1024:4d} KB",
                   flush=True)
+        for stem, data, info in debian_fonts(tmpdir):
+            why = check(data)
+            if why:
+                skipped.append((stem, why))
+                continue
+            ext = ".otf" if data[:4] == b"OTTO" else ".ttf"
+            if not args.check:
+                (DEST / f"{stem}{ext}").write_bytes(data)
+                (DEST / f"{stem}.LICENSE.txt").write_text(info["license_text"])
+            rows.append((stem, ext, info, len(data)))
+            print(f"ok   {stem:28s} {info['version']:8s} {info['license']:10s} {len(data)//1024:4d} KB", flush=True)
+        skipped += list(DEBIAN_LEFT_OUT.items())
         for name, why in skipped:
             print(f"skip {name:28s} {why}", flush=True)
     total = sum(r[3] for r in rows)
@@ -181,7 +251,8 @@ def write_readme(rows, skipped) -> None:
         "Openly licensed handwriting families for the synthetic line renderer",
         "(`htr/synth/render.py`). Each is the latin 400-normal face of the npm",
         "package `@fontsource/<name>`, unwrapped from WOFF2 into a plain font file",
-        "(same tables, not subset or renamed), so that any Pillow build can render it.",
+        "(same tables, not subset or renamed), so that any Pillow build can render it;",
+        "`breip.ttf` is taken unchanged from Debian's `fonts-breip` package.",
         "Its licence text sits beside it as `<name>.LICENSE.txt`.",
         "Rebuilt by `tools/vendor_fonts.py` (needs npm, fonttools, brotli).",
         "",
@@ -189,12 +260,12 @@ def write_readme(rows, skipped) -> None:
         "drawn as small capitals) and any family without a glyph for each of the 79",
         "characters.",
         "",
-        "| font file | family | package | version | licence | copyright |",
+        "| font file | family | source package | version | licence | copyright |",
         "|---|---|---|---|---|---|",
     ]
     for name, ext, info, _ in rows:
         attribution = info["attribution"].replace("|", "/")
-        lines.append(f"| `{name}{ext}` | {info['family']} | `@fontsource/{name}` | "
+        lines.append(f"| `{name}{ext}` | {info['family']} | {info['source']} | "
                      f"{info['version']} | {info['license']} | {attribution} |")
     lines += ["", "Tried and not vendored:", ""]
     lines += [f"- `{name}`: {why}" for name, why in skipped]
