@@ -104,6 +104,8 @@ def test_default_aspect_is_iam_like(renderer):
 def test_render_rejects_empty_text(renderer):
     with pytest.raises(ValueError):
         renderer.render("   ", np.random.default_rng(0))
+    with pytest.raises(ValueError, match="outside the 79-character alphabet"):
+        renderer.render("café", np.random.default_rng(0))  # a font could draw a box: a lying label
     with pytest.raises(ValueError):
         LineRenderer(fonts=[])
 

@@ -109,6 +109,7 @@ class _Font:
 
 
 _CLOSE = set(".,;:?!)")
+_ALPHABET = set(CHARS)
 
 
 def _space_factors(text: str) -> list[bool]:
@@ -178,6 +179,9 @@ class LineRenderer:
         """One line image (uint8 gray, ink dark on light) showing exactly ``text``."""
         if not text or not text.strip():
             raise ValueError("render needs some non-space text")
+        foreign = sorted(set(text) - _ALPHABET)
+        if foreign:
+            raise ValueError(f"render: characters outside the 79-character alphabet: {''.join(foreign)!r}")
         st = self.style
         fi = int(rng.integers(len(self.paths))) if font_index is None else font_index
         font = self.font(fi)
