@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import sys
 import time
 from pathlib import Path
@@ -26,7 +27,8 @@ from htr.synth.corpus import training_texts  # noqa: E402
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=600)
+    ap.add_argument("--n", type=int, default=1000)
+    ap.add_argument("--warm", type=int, default=2000, help="lines rendered first (cache warm-up)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "synth_speed.md")
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
@@ -36,8 +38,10 @@ def main(argv=None) -> int:
     for i in range(len(r.paths)):
         r.font(i)
     warm = time.perf_counter() - t0
-    for t in texts[:100]:  # fill the glyph caches, as a long-running worker has them
+    c0 = time.process_time()
+    for t in texts[:args.warm]:  # fill the glyph caches, as a long-running worker has them
         r.render(t, rng)
+    cold = args.warm / (time.process_time() - c0)
     chars = pixels = 0
     c0 = time.process_time()
     t0 = time.perf_counter()
@@ -47,15 +51,15 @@ def main(argv=None) -> int:
         pixels += img.size
     dt = time.perf_counter() - t0
     cpu = time.process_time() - c0
-    t1 = time.perf_counter()
+    t1 = time.process_time()
     for i in range(args.n):
         corrupt(img, rng)
-    dtc = time.perf_counter() - t1
+    dtc = time.process_time() - t1
     rate = args.n / cpu
     lines = [
         "# Synthetic line renderer speed",
         "",
-        f"`benchmarks/synth_speed.py --n {args.n}` on one core ({platform.processor() or platform.machine()}, "
+        f"`benchmarks/synth_speed.py --n {args.n} --warm {args.warm}` on one core ({platform.processor() or platform.machine()}, "
         f"{os.cpu_count()} logical CPUs, Python {platform.python_version()}).",
         "",
         "| what | value |",
@@ -65,7 +69,9 @@ def main(argv=None) -> int:
         f"| **lines/s per core** (CPU time: render incl. all augmentation) | **{rate:.0f}** |",
         f"| ms CPU per line | {1000 / rate:.1f} |",
         f"| lines/s wall clock (machine shared with other jobs, load {os.getloadavg()[0]:.1f}) | {args.n / dt:.0f} |",
-        f"| TACo `corrupt` per line | {1000 * dtc / args.n:.2f} ms |",
+        f"| lines/s per core over the first {args.warm} lines (glyph caches filling) | {cold:.0f} |",
+        f"| peak memory of the process (glyph caches) | {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB |",
+        f"| TACo `corrupt` per line (CPU) | {1000 * dtc / args.n:.2f} ms |",
         f"| first load of all fonts (per worker, once) | {warm:.2f} s |",
         "",
     ]

@@ -84,6 +84,24 @@ def test_render_every_font_the_whole_alphabet(renderer):
         assert img.min() < 130 and img.shape[1] > 8 * img.shape[0], renderer.paths[i].stem
 
 
+def test_jittered_glyph_variants_keep_their_ink(renderer):
+    # every scaled / rotated / bent glyph bitmap must still show the whole glyph
+    from htr.synth.render import _NANGLE, _NSCALE, _NSHAPES, _SCALE_STEP
+    bad = []
+    for fi in range(0, len(renderer.paths), 3):
+        font = renderer.font(fi)
+        for ch in ".,'iomQ&":
+            ink = np.asarray(font.glyph(ch)[0]).astype(float).sum()
+            for si in (-_NSCALE, 0, _NSCALE):
+                for ai in (-_NANGLE, _NANGLE):
+                    for vi in range(_NSHAPES + 1):
+                        got = renderer._variant(font, ch, si, ai, vi)[0].astype(float).sum()
+                        ratio = got / (ink * (1 + si * _SCALE_STEP) ** 2)
+                        if not 0.7 < ratio < 1.4:
+                            bad.append((font.path.stem, ch, si, ai, vi, round(ratio, 2)))
+    assert not bad, bad[:10]
+
+
 def test_render_is_reproducible_and_picklable(renderer):
     a = renderer.render("the same line", np.random.default_rng(5))
     b = renderer.render("the same line", np.random.default_rng(5))

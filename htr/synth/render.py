@@ -36,9 +36,10 @@ SPAN = 52
 IAM_CHAR_ASPECT = 0.48
 
 #: Per-glyph jitter is quantised so that jittered glyph bitmaps can be cached.
-_SCALE_STEP, _NSCALE = 0.03, 6      # scale 0.82 .. 1.18
-_ANGLE_STEP, _NANGLE = 1.5, 6       # rotation -9 .. 9 degrees
-_CACHE_MAX = 40000                  # cached glyph bitmaps per renderer (~40-80 MB)
+_SCALE_STEP, _NSCALE = 0.05, 4      # scale 0.8 .. 1.2
+_ANGLE_STEP, _NANGLE = 2.5, 4       # rotation -10 .. 10 degrees
+_NSHAPES = 3                        # bent shape variants per glyph (0 = as drawn)
+_CACHE_MAX = 60000                  # cached glyph bitmaps per renderer (~100 MB)
 
 _BILINEAR = Image.Resampling.BILINEAR
 _MESH = Image.Transform.MESH
@@ -55,6 +56,7 @@ class Style:
     slant_deg: tuple[float, float] = (-12.0, 28.0)
     glyph_jitter: float = 1.0                    # scales all per-glyph jitter
     word_mode_p: float = 0.35                    # render whole words (cursive joins kept)
+    shape_p: float = 0.7                         # lines whose glyphs get bent shape variants
     neighbours_p: float = 0.3                    # strokes of the lines above/below at the edges
 
 
@@ -63,6 +65,7 @@ class _Font:
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.ident = sum(self.path.stem.encode())  # stable across processes (unlike hash())
         probe = ImageFont.truetype(str(self.path), 100)
         top = min(probe.getbbox(c, anchor="ls")[1] for c in "bdhklH")
         bottom = max(probe.getbbox(c, anchor="ls")[3] for c in "gjpqy")
@@ -214,6 +217,8 @@ class LineRenderer:
         ai = np.clip(np.rint(rng.normal(0, rot_sd, n)), -_NANGLE, _NANGLE).astype(int)
         dys = rng.normal(0, dy_sd, n)
         dxs = rng.normal(0, dx_sd, n)
+        # shape variants: each writer bends letters a little differently
+        vis = rng.integers(0, _NSHAPES + 1, n) if rng.random() < self.style.shape_p else np.zeros(n, int)
         if word_mode:  # one scale and height per word, no rotation inside words
             ai[:] = 0
             word_id = np.cumsum([c == " " for c in text])
@@ -232,7 +237,7 @@ class LineRenderer:
                 f = rng.uniform(0.05, 0.5) if next(narrow, False) else space_mult * rng.uniform(0.8, 1.25)
                 x += font.space * f
                 continue
-            a, offx, offy, adv = self._variant(font, ch, int(si[k]), int(ai[k]))
+            a, offx, offy, adv = self._variant(font, ch, int(si[k]), int(ai[k]), int(vis[k]))
             h, w = a.shape
             left = int(x + offx + 0.5)
             top = int(base + offy + dys[k] + 0.5)
@@ -249,29 +254,37 @@ class LineRenderer:
             raise ValueError(f"font {font.path.name} drew no ink for {text!r}")
         return Image.fromarray(canvas[rows[0]: rows[-1] + 1, cols[0]: cols[-1] + 1])
 
-    def _variant(self, font: _Font, ch: str, si: int, ai: int) -> tuple[np.ndarray, float, float, float]:
-        """A glyph scaled by 1 + si*_SCALE_STEP and rotated by ai*_ANGLE_STEP degrees:
-        (bitmap, left and top offset from the pen position on the baseline, advance).
-        Cached; the cache is emptied when it holds more than _CACHE_MAX bitmaps."""
-        key = (ch, si, ai)
+    def _variant(self, font: _Font, ch: str, si: int, ai: int, vi: int = 0
+                 ) -> tuple[np.ndarray, float, float, float]:
+        """A glyph scaled by 1 + si*_SCALE_STEP, rotated by ai*_ANGLE_STEP degrees
+        and, for vi > 0, bent by a smooth random warp (shape variant vi; the
+        warp is seeded by renderer seed, font, character and variant, so it is
+        the same whenever it is rebuilt). Returns (bitmap, left and top offset
+        from the pen position on the baseline, advance). Cached; the cache is
+        halved (oldest first) when it holds more than _CACHE_MAX bitmaps."""
+        key = (ch, si, ai, vi)
         v = font.variants.get(key)
         if v is not None:
             return v
         img, ox, oy, adv = font.glyph(ch)
         scale = 1.0 + si * _SCALE_STEP
         w0, h0 = img.size
+        if vi:
+            img = _bend(img, np.random.default_rng((self.seed, font.ident, ord(ch), vi)))
         if si:
-            img = img.resize((max(1, round(w0 * scale)), max(1, round(h0 * scale))), _BILINEAR)
+            img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), _BILINEAR)
         if ai:
             img = img.rotate(ai * _ANGLE_STEP, resample=_BILINEAR, expand=True)
         w, h = img.size
         # keep the bitmap's centre where the unscaled, unrotated one was
         v = (np.asarray(img), (ox + w0 / 2) * scale - w / 2, (oy + h0 / 2) * scale - h / 2, adv * scale)
         self._cached += 1
-        if self._cached > _CACHE_MAX:
-            for f in self._fonts.values():
-                f.variants.clear()
+        if self._cached > _CACHE_MAX:  # forget the older half (dicts keep insertion order)
             self._cached = 1
+            for f in self._fonts.values():
+                items = list(f.variants.items())
+                f.variants = dict(items[len(items) // 2:])
+                self._cached += len(f.variants)
         font.variants[key] = v
         return v
 
@@ -397,6 +410,38 @@ class LineRenderer:
         n = noise.crop((x0, y0, x0 + w, y0 + h)).point([int(128 + (i - 128) * k) for i in range(256)])
         out = ImageChops.add(out, n, 1.0, -128)
         return np.asarray(out)
+
+
+def _bend(img: Image.Image, rng: np.random.Generator, amount: float = 0.1) -> Image.Image:
+    """Smoothly bend a glyph bitmap: a 3x3 mesh whose edge and centre points
+    move by up to ``amount`` of the glyph size (corners stay). The result is
+    padded symmetrically, so the glyph's centre stays where it was."""
+    w, h = img.size
+    d = amount * (w + h) / 2
+    pad = int(d) + 2
+    img = _pad(img, pad)
+    W, H = img.size
+    xs = np.linspace(0, W, 3)
+    ys = np.linspace(0, H, 3)
+    X, Y = np.meshgrid(xs, ys)
+    U = X + rng.uniform(-d, d, X.shape)
+    V = Y + rng.uniform(-d, d, Y.shape)
+    for i, k in ((0, 0), (0, 2), (2, 0), (2, 2)):
+        U[i, k], V[i, k] = X[i, k], Y[i, k]
+    data = []
+    for i in range(2):
+        for k in range(2):
+            box = (int(xs[k]), int(ys[i]), int(xs[k + 1]), int(ys[i + 1]))
+            quad = (U[i, k], V[i, k], U[i + 1, k], V[i + 1, k],
+                    U[i + 1, k + 1], V[i + 1, k + 1], U[i, k + 1], V[i, k + 1])
+            data.append((box, quad))
+    return img.transform((W, H), _MESH, data, resample=_BILINEAR)
+
+
+def _pad(img: Image.Image, pad: int) -> Image.Image:
+    out = Image.new("L", (img.width + 2 * pad, img.height + 2 * pad), 0)
+    out.paste(img, (pad, pad))
+    return out
 
 
 def _neighbour_strokes(cov: Image.Image, rng: np.random.Generator) -> Image.Image:
