@@ -21,11 +21,6 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def default_iam_dir() -> Path:
-    env = os.environ.get("IAM_DIR")
-    return Path(env).expanduser() if env else PROJECT_ROOT.parent / "shared" / "iam"
-
-
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return PROJECT_ROOT
@@ -33,7 +28,9 @@ def project_root() -> Path:
 
 @pytest.fixture(scope="session")
 def iam_dir() -> Path:
-    root = default_iam_dir()
+    from htr.iam import default_iam_dir, shared_iam_dir
+
+    root = default_iam_dir() or shared_iam_dir() or PROJECT_ROOT.parent / "shared" / "iam"
     if not (root / "ascii" / "lines.txt").is_file():
         pytest.skip(f"IAM data not found at {root} (set IAM_DIR or place the shared subset at ../shared/iam)")
     return root
