@@ -66,6 +66,8 @@ class Config:
     val_synth: int = 200
     mixed_precision: bool = True  # only takes effect on a GPU
     seed: int = 0
+    synth_style: dict = field(default_factory=dict)  # overrides of htr.synth.render.Style
+    init_weights: str = ""  # start from these weights (fine-tuning)
 
 
 PRESETS = {
@@ -102,11 +104,11 @@ class SampleMaker:
 
     def __init__(self, cfg: Config, iam_dir: str | None, seed: int):
         from htr.synth.corpus import training_texts
-        from htr.synth.render import LineRenderer
+        from htr.synth.render import LineRenderer, Style
 
         self.cfg = cfg
         self.rng = np.random.default_rng(seed)
-        self.renderer = LineRenderer(seed=seed)
+        self.renderer = LineRenderer(seed=seed, style=Style(**cfg.synth_style))
         self.texts = training_texts(Path(iam_dir) if iam_dir else None, self.rng)
         self.real = load_real_lines(iam_dir, "train") if cfg.sources.get("iam", 0) > 0 else []
         names = [n for n, w in cfg.sources.items() if w > 0 and (n != "iam" or self.real)]
@@ -354,6 +356,9 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
         log(f"resumed from epoch {state['epoch']}")
     else:
         model = build_easter2()
+        if cfg.init_weights:
+            model.load_weights(cfg.init_weights)
+            log(f"initialised from {cfg.init_weights}")
     optimizer = keras.optimizers.Adam(learning_rate=cfg.lr, clipnorm=5.0)
     model.compile(
         optimizer=optimizer,
@@ -415,10 +420,11 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
             state["seconds"] += time.time() - e0
             if state["best"] is None or sel < state["best"]:
                 state["best"], state["bad_epochs"] = sel, 0
-                model.save_weights(out_dir / "best.weights.h5")
+                _save_clean_weights(model, out_dir / "best.weights.h5")
             else:
                 state["bad_epochs"] += 1
             model.save(out_dir / "last.keras")
+            _save_clean_weights(model, out_dir / "last.weights.h5")
             _save_optimizer(model, out_dir / "optimizer.npz")
             state_path.write_text(json.dumps(state))
             _write_log(out_dir / "log.csv", rows)
@@ -436,6 +442,16 @@ def _lr(cfg: Config, frac: float, step: int) -> float:
     warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
     cos = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, frac))))
     return cfg.lr_min + (cfg.lr - cfg.lr_min) * cos * warm
+
+
+def _save_clean_weights(model, path: Path) -> None:
+    """The model's weights alone (a compiled model's save_weights adds the optimizer: 3x the size)."""
+    from htr.model import build_easter2
+
+    clean = build_easter2()
+    for dst, src in zip(clean.weights, model.weights):
+        dst.assign(src)
+    clean.save_weights(path)
 
 
 def _save_optimizer(model, path: Path) -> None:
@@ -508,6 +524,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--workers", type=int, help="render worker processes")
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--real-weight", type=float, help="weight of real IAM training lines in the mix")
+    p.add_argument("--init", help="start from these weights (fine-tuning), e.g. models/easter2.weights.h5")
     p.add_argument("--export", type=Path, help="copy the best weights here when done (e.g. models/easter2.weights.h5)")
     return p
 
@@ -522,6 +539,8 @@ def config_from_args(args) -> Config:
     for flag, attr in (("minutes", "minutes"), ("batch", "batch"), ("workers", "workers"), ("steps_per_epoch", "steps_per_epoch")):
         if getattr(args, flag) is not None:
             setattr(cfg, attr, getattr(args, flag))
+    if args.init:
+        cfg.init_weights = args.init
     if args.real_weight is not None:
         cfg.sources = dict(cfg.sources, iam=args.real_weight)
     return cfg

@@ -1,0 +1,121 @@
+"""CER/WER of the shipped Easter2 weights on real IAM lines and held-back synthetic lines.
+
+    python benchmarks/model_cer.py [--weights models/easter2.weights.h5] [--iam-dir ../shared/iam]
+
+Real lines: every e06-* line image of the IAM copy (validation/test forms; the
+shipped model never trained on them). They are reported together and by
+Aachen split, since the validation lines chose the checkpoint and the test
+lines did not. Synthetic: 300 lines rendered with a seed the training never
+used. Both decoders (greedy, beam) and both width policies (padded to the
+2000-column layout, and the line's true width) are measured.
+
+Writes benchmarks/model_cer.md and benchmarks/model_cer.csv (line ids and
+numbers only: no IAM text or image is written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from htr import ctc  # noqa: E402
+from htr.iam import IAM, shared_iam_dir  # noqa: E402
+from htr.metrics import aggregate, cer  # noqa: E402
+from htr.model import DEFAULT_WEIGHTS, load_model  # noqa: E402
+from htr.preprocess import prepare_line  # noqa: E402
+
+
+def read_all(model, images, width):
+    out = []
+    for g in images:
+        p = prepare_line(g, width)
+        probs = np.asarray(model.predict_on_batch(p.x[None]))[0, : p.content_steps]
+        out.append(probs)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    ap.add_argument("--iam-dir", default=os.environ.get("IAM_DIR") or shared_iam_dir())
+    ap.add_argument("--synthetic", type=int, default=300)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "model_cer"))
+    args = ap.parse_args()
+    if not args.iam_dir or not Path(args.iam_dir).is_dir():
+        print("error: no IAM copy (set IAM_DIR or place ../shared/iam)", file=sys.stderr)
+        return 2
+    model = load_model(args.weights)
+    iam = IAM(Path(args.iam_dir))
+    ids = sorted(l for l in iam.lines if l.startswith("e06-") and iam.has_line_image(l))
+    refs = [iam.lines[i].text for i in ids]
+    images = [iam.line_image(i) for i in ids]
+    split = {i: iam.split_of(i, "aachen") or "?" for i in ids}
+
+    from htr.synth.corpus import training_texts
+    from htr.synth.render import LineRenderer
+
+    rng = np.random.default_rng(20261125)
+    renderer = LineRenderer(seed=20261125)
+    texts = training_texts(None, rng)
+    syn_texts = [texts[i] for i in rng.integers(0, len(texts), args.synthetic)]
+    syn_images = [renderer.render(t, rng) for t in syn_texts]
+
+    rows, summary = [], []
+    for width, wname in ((2000, "fit-2000"), (None, "true-width")):
+        t0 = time.perf_counter()
+        real_probs = read_all(model, images, width)
+        secs = (time.perf_counter() - t0) / len(images)
+        syn_probs = read_all(model, syn_images, width)
+        for dec in ("greedy", "beam"):
+            f = ctc.greedy_decode if dec == "greedy" else ctc.beam_decode
+            hyps = [f(p).text for p in real_probs]
+            syn_hyps = [f(p).text for p in syn_probs]
+            groups = {
+                "real e06 (all)": list(range(len(ids))),
+                "real e06 validation": [k for k, i in enumerate(ids) if split[i] == "validation"],
+                "real e06 test": [k for k, i in enumerate(ids) if split[i] == "test"],
+            }
+            for g, ks in groups.items():
+                if ks:
+                    s = aggregate((refs[k], hyps[k]) for k in ks)
+                    summary.append((g, len(ks), wname, dec, s.cer, s.wer, secs))
+            s = aggregate(zip(syn_texts, syn_hyps))
+            summary.append(("synthetic held-back", len(syn_texts), wname, dec, s.cer, s.wer, None))
+            for k, i in enumerate(ids):
+                rows.append({"line": i, "split": split[i], "width": wname, "decoder": dec,
+                             "chars": len(refs[k]), "cer": round(cer(refs[k], hyps[k]), 4)})
+
+    out = Path(args.out)
+    with out.with_suffix(".csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    lines = [
+        "# Easter2 (shipped weights): CER / WER",
+        "",
+        f"Weights: `{Path(args.weights).name}`; command: `python benchmarks/model_cer.py`; "
+        f"date {time.strftime('%Y-%m-%d')}; CPU, TensorFlow {__import__('tensorflow').__version__}.",
+        "",
+        "| set | lines | width policy | decoder | CER | WER | s/line (CPU, batch 1) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for g, n, wname, dec, c, wr, secs in summary:
+        lines.append(f"| {g} | {n} | {wname} | {dec} | {c:.2%} | {wr:.2%} | {'' if secs is None else f'{secs:.3f}'} |")
+    lines += ["", "Per-line CER: `model_cer.csv` (ids and numbers only)."]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

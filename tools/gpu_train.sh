@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Train Easter2 on a GPU machine that has JAX but neither TensorFlow nor registry
+# access (how the shipped weights were made; see models/MODEL_CARD.md).
+#   bash tools/gpu_train.sh MINUTES OUTDIR [extra `htr train` flags...]
+# Wheels for what the machine lacks (keras, namex, optree, editdistance) are
+# carried in .whl/; an IAM subset in .devdata/iam (never committed).
+# Set BENCH=1 to also measure inference throughput afterwards.
+set -uo pipefail
+MIN=${1:-7}
+OUT=${2:-runs/gpu}
+shift 2 || true
+mkdir -p "$OUT"
+if [ -d .whl ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+python3 -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__version__, jax.devices())"
+RUN=/tmp/run
+timeout $(( (${MIN%.*} + 2) * 60 )) python3 -m htr.train --preset gpu --minutes "$MIN" \
+  --iam-dir .devdata/iam --real-weight 0.05 --out "$RUN" "$@" 2>&1 | tee "$OUT/train.log"
+cp "$RUN"/log.csv "$RUN"/curves.png "$OUT"/ 2>/dev/null
+# files come back from the device at most 16 MiB each: split the 25 MB weights
+split -b 15m "$RUN/best.weights.h5" "$OUT/best.weights.h5.part-"
+split -b 15m "$RUN/last.weights.h5" "$OUT/last.weights.h5.part-"
+if [ "${BENCH:-0}" = 1 ]; then
+  timeout 90 python3 benchmarks/gpu_throughput.py "$RUN/best.weights.h5" 2>&1 | tee "$OUT/gpu_throughput.txt"
+fi
