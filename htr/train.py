@@ -330,7 +330,7 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
     series("loss", (120, 120, 120))
     series("val_cer_synth", (30, 90, 200), top=1.0)
     series("val_cer_real", (200, 40, 40), top=1.0)
-    d.text((pad, H - pad + 8), f"epoch 1 … {n}  (CER axis 0 – 1)", fill="black")
+    d.text((pad, H - pad + 8), f"epoch 1 ... {n}  (CER axis 0 to 1)", fill="black")
     img.save(path)
 
 
