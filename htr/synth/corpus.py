@@ -224,9 +224,15 @@ def iam_train_texts(iam_dir: Path) -> list[str]:
 
 def training_texts(iam_dir: Path | None, rng: np.random.Generator, n_generated: int | None = None) -> list[str]:
     """IAM Aachen-train ground truth (when ``iam_dir`` is given) plus generated
-    English lines, shuffled. Every one of the 79 characters occurs."""
+    English lines (by default half as many as IAM lines, or 6000 without IAM),
+    shuffled. Every one of the 79 characters occurs."""
     texts = iam_train_texts(iam_dir) if iam_dir is not None else []
-    n = n_generated if n_generated is not None else max(6000, len(texts))
+    # generated lines are word salad from a small vocabulary: enough of them to
+    # teach digits, punctuation and rare capitals, not so many that they
+    # outweigh real English (IAM's LOB sentences) when those are there
+    if n_generated is None:
+        n_generated = max(2000, len(texts) // 2) if texts else 6000
+    n = n_generated
     texts = texts + generated_texts(rng, n)
     order = rng.permutation(len(texts))
     return [texts[i] for i in order]
