@@ -136,6 +136,26 @@ def test_narrow_spaces_follow_iam_punctuation_convention():
 
 
 # ----------------------------------------------------------------- augmentations
+def test_distort_keeps_a_real_line_readable(renderer):
+    # a "real" line: dark strokes on light, uneven paper
+    rng = np.random.default_rng(4)
+    img = np.full((90, 700), 235, np.uint8)
+    img[30:60, 50:650:9] = 40
+    img[:, :] = np.clip(img.astype(int) + rng.integers(-8, 8, img.shape), 0, 255)
+    for _ in range(10):
+        out = renderer.distort(img, rng)
+        assert out.dtype == np.uint8 and out.shape[0] == 90
+        assert 0.6 * 700 < out.shape[1] < 1.6 * 700
+        assert np.median(out) > 190 and out.min() < 130
+        # all 67 strokes survive: count dark runs along the middle row band
+        band = (out[35:55] < 150).any(axis=0)
+        runs = np.count_nonzero(band[1:] & ~band[:-1]) + int(band[0])
+        assert 55 <= runs <= 75, runs
+    with pytest.raises(ValueError):
+        renderer.distort(np.zeros((2, 2), np.uint8), rng)
+
+
+
 def _line(h=80, w=600):
     img = np.full((h, w), 245, np.uint8)
     img[20:60, 10:w - 10:7] = 20

@@ -12,8 +12,10 @@ Pillow's C operations.
 ``img`` is uint8 gray (H, W): dark ink on light paper, H between about 60 and
 140 pixels, the text filling most of the height like an IAM line crop.
 
-``corrupt`` (TACo: tiling and corruption, from the Easter2 paper) and
-``join_lines`` (long-line augmentation) work on real lines too.
+``corrupt`` (TACo: tiling and corruption, from the Easter2 paper),
+``join_lines`` (long-line augmentation) and ``LineRenderer.distort`` (slant,
+stretch, drift, elastic warp, pen width, new paper: the synthetic recipe
+applied to a real line, label unchanged) work on real lines too.
 """
 
 from __future__ import annotations
@@ -372,6 +374,52 @@ class LineRenderer:
         up = out_height / img.height  # exactly the drawn output height
         img = img.resize((max(1, round(img.width * up)), out_height), _BILINEAR)
         return img
+
+    def distort(self, image: np.ndarray, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray:
+        """Augment a REAL line image (uint8 gray, ink dark) the way synthetic
+        lines are made: slant, horizontal stretch, baseline drift, smooth
+        elastic warp, pen width, and new paper, ink and noise. The text stays
+        the same, so the label does too. ``strength`` scales the geometry."""
+        img = np.asarray(image)
+        if img.ndim != 2 or min(img.shape) < 4:
+            raise ValueError(f"distort needs a 2-D gray line image, got shape {img.shape}")
+        h, w = img.shape
+        bg = _background(img)
+        ink = int(np.percentile(img[::2, ::2], 1))
+        span = max(1, bg - ink)
+        # ink coverage: paper -> 0, darkest ink -> 255
+        lut = [int(min(255, max(0, (bg - 8 - i) * 255 / max(1, span - 8)))) for i in range(256)]
+        cov = Image.fromarray(img).point(lut)
+        slant = math.tan(math.radians(rng.normal(0, 7 * strength)))
+        sx = math.exp(rng.normal(0, 0.12 * strength))
+        pad = int(abs(slant) * h) + 2
+        out_w = max(8, int(round(w * sx)) + 2 * pad)
+        cell = max(16, int(h * rng.uniform(0.8, 1.4)))
+        nx = max(1, math.ceil(out_w / cell))
+        xs = np.linspace(0, out_w, nx + 1)
+        ys = np.linspace(0, h, 3)
+        X, Y = np.meshgrid(xs, ys)
+        amp = h * rng.uniform(0, 0.03) * strength
+        period = rng.uniform(300, 1500) * h / 80
+        drift = h * rng.uniform(0, 0.04) * strength * np.sin(2 * np.pi * xs / period + rng.uniform(0, 6.3))
+        U = (X - pad) / sx + slant * (Y - 0.6 * h) + rng.normal(0, amp, X.shape)
+        V = Y + rng.normal(0, amp, Y.shape) - drift[None, :]
+        data = [((int(xs[k]), int(ys[i]), int(xs[k + 1]), int(ys[i + 1])),
+                 (U[i, k], V[i, k], U[i + 1, k], V[i + 1, k],
+                  U[i + 1, k + 1], V[i + 1, k + 1], U[i, k + 1], V[i, k + 1]))
+                for i in range(2) for k in range(nx)]
+        cov = cov.transform((out_w, h), _MESH, data, resample=_BILINEAR)
+        a = np.asarray(cov)
+        cols = np.flatnonzero(a.max(axis=0) > 60)
+        if cols.size:  # drop the slant padding, keep a margin like the original
+            m = int(h * 0.1)
+            cov = cov.crop((max(0, cols[0] - m), 0, min(out_w, cols[-1] + 1 + m), h))
+        r = rng.random()
+        if r < 0.2:
+            cov = Image.fromarray(_filter3(np.asarray(cov), np.maximum)[1:-1, 1:-1])
+        elif r < 0.3:
+            cov = cov.filter(ImageFilter.BoxBlur(0.5))
+        return self._paper(cov, rng)
 
     def _paper(self, cov: Image.Image, rng: np.random.Generator) -> np.ndarray:
         """Ink on paper: soft strokes, uneven ink, paper gradient, scanner noise."""
