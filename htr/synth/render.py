@@ -187,7 +187,6 @@ class LineRenderer:
         foreign = sorted(set(text) - _ALPHABET)
         if foreign:
             raise ValueError(f"render: characters outside the 79-character alphabet: {''.join(foreign)!r}")
-        st = self.style
         fi = int(rng.integers(len(self.paths))) if font_index is None else font_index
         font = self.font(fi)
         cov = self._compose(text, font, rng)                 # 'L', ink=255, cropped to ink
