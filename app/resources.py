@@ -80,10 +80,10 @@ def available_engines() -> list[str]:
 
 
 @st.cache_resource(show_spinner="Loading the Easter2 model…")
-def warm_easter2() -> float:
-    """Load Easter2's weights once per process; returns the seconds it took."""
+def warm_easter2(decoder: str = "greedy") -> float:
+    """Load Easter2's weights and run it once, once per process; returns the seconds."""
     t0 = time.perf_counter()
-    get_engine("easter2").warm_up()
+    get_engine("easter2", decoder).warm_up()
     return time.perf_counter() - t0
 
 
@@ -108,14 +108,42 @@ def device_description() -> str:
 # per-image work, cached by content hash
 
 
+def time_limit() -> float:
+    """Seconds one engine may take on one image before the page gives up on it."""
+    try:
+        return max(1.0, float(os.environ.get("HTR_APP_TIMEOUT", "60")))
+    except ValueError:
+        return 60.0
+
+
+@st.cache_resource(show_spinner=False)
+def _workers():
+    """Threads that run engines, so a page can stop waiting for one that hangs."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="htr-engine")
+
+
 @st.cache_data(max_entries=256, show_spinner=False)
 def recognize(name: str, digest: str, layout: str, _gray: np.ndarray, decoder: str = "greedy"):
     """``name`` reads the image whose content hash is ``digest``.
 
-    Raises EngineUnavailable / EngineFailed (exceptions are not cached).
+    Raises EngineUnavailable / EngineFailed (exceptions are not cached); an
+    engine that takes longer than :func:`time_limit` is abandoned with
+    EngineFailed (its thread finishes in the background).
     """
+    from concurrent.futures import TimeoutError as FutureTimeout
+
     engine = get_engine(name, decoder)
-    return engine.recognize(_gray, layout=layout)
+    if name == "easter2":  # one-off setup (graph tracing) must not count as reading time
+        warm_easter2(decoder)
+    future = _workers().submit(engine.recognize, _gray, layout=layout)
+    try:
+        return future.result(timeout=time_limit())
+    except FutureTimeout:
+        raise EngineFailed(
+            f"{engine_title(name)} took longer than {time_limit():.0f} s on this image and was skipped"
+        ) from None
 
 
 def try_recognize(name: str, digest: str, layout: str, gray: np.ndarray, decoder: str = "greedy"):

@@ -126,32 +126,34 @@ def _from_canvas(key: str) -> InputImage | None:
         st.error(f"The drawing canvas is not available: {exc}")
         return None
     st.caption("Write one line with the mouse, a pen or a finger.")
-    result = st_canvas(
-        stroke_width=5,
-        stroke_color="#000000",
-        background_color="#ffffff",
-        height=160,
-        width=900,
-        drawing_mode="freedraw",
-        key=f"{key}_canvas",
-    )
-    data = getattr(result, "image_data", None)
-    if data is None:
+    try:
+        result = st_canvas(
+            stroke_width=5,
+            stroke_color="#000000",
+            background_color="#ffffff",
+            height=160,
+            width=900,
+            drawing_mode="freedraw",
+            return_image_data=True,
+            key=f"{key}_canvas",
+        )
+        data = result.image_bytes if result is not None else None
+    except Exception as exc:  # the component's protocol changed under us: say so, keep the page
+        st.error(f"The drawing canvas failed: {type(exc).__name__}: {exc}")
         return None
-    rgba = np.asarray(data)
-    if rgba.ndim != 3 or rgba.shape[2] < 3:
+    if not data:
         return None
-    rgb = rgba[..., :3].astype(np.float32)
-    alpha = rgba[..., 3:4].astype(np.float32) / 255.0 if rgba.shape[2] == 4 else 1.0
-    gray = (rgb * alpha + 255.0 * (1 - alpha)).mean(axis=2).clip(0, 255).astype(np.uint8)
+    gray = read_upload("drawing", data)
+    if gray is None:
+        return None
     ink = np.argwhere(gray < 128)
     if len(ink) == 0:
         st.info("Draw something on the canvas first.")
         return None
     (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
     pad = 12
-    gray = gray[max(0, y0 - pad) : y1 + pad + 1, max(0, x0 - pad) : x1 + pad + 1]
-    return InputImage(np.ascontiguousarray(gray), "drawing", digest_of(gray), kind="line")
+    gray = np.ascontiguousarray(gray[max(0, y0 - pad) : y1 + pad + 1, max(0, x0 - pad) : x1 + pad + 1])
+    return InputImage(gray, "drawing", digest_of(gray), kind="line")
 
 
 def _from_camera(key: str) -> InputImage | None:

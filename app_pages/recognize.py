@@ -15,6 +15,9 @@ if image is None:
     st.stop()
 
 engines = resources.available_engines()
+if engines and "easter2" not in engines:
+    reason = resources.availability().get("easter2", (False, "not registered"))[1]
+    st.info(f"Our model Easter2 cannot run here ({reason}); the other readers can.")
 left, right = st.columns([3, 1]) if not presentation() else (st.container(), st.container())
 LAYOUTS = ["one line", "a page (several lines)"]
 if st.session_state.get("rec_image") != image.digest:  # a new image: guess its layout afresh

@@ -468,21 +468,25 @@ def diff_html(diff: Iterable[tuple[str, str, str]]) -> str:
 
     Shows the engine's reading: correct runs plain, wrong characters (replace)
     highlighted with the true text in a tooltip, extra characters (insert)
-    underlined, missing characters (delete) struck through in red.
+    underlined, missing characters (delete) struck through in red. Spaces
+    inside a mark are drawn as ␣ so a missing or extra space can be seen.
     """
+    def shown(text: str) -> str:  # a space in an error would be invisible
+        return html.escape(text.replace(" ", "␣"))
+
     parts = []
     for op, ref, hyp in diff:
         if op == "equal":
             parts.append(html.escape(hyp))
         elif op == "replace":
             parts.append(f'<span style="{_DIFF_STYLE["replace"]}" title="should be: '
-                         f'{html.escape(ref, quote=True)}">{html.escape(hyp)}</span>')
+                         f'{html.escape(ref, quote=True)}">{shown(hyp)}</span>')
         elif op == "insert":
             parts.append(f'<span style="{_DIFF_STYLE["insert"]}" title="extra">'
-                         f'{html.escape(hyp)}</span>')
+                         f'{shown(hyp)}</span>')
         elif op == "delete":
             parts.append(f'<span style="{_DIFF_STYLE["delete"]}" title="missing">'
-                         f'{html.escape(ref)}</span>')
+                         f'{shown(ref)}</span>')
         else:
             raise ValueError(f"unknown diff op {op!r}")
     return "".join(parts)

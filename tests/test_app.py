@@ -149,10 +149,12 @@ def test_home_without_weights_says_why(monkeypatch, tmp_path, easter2):
         at = open_page("home")
         assert any("Easter2 cannot run here" in w.value and "missing.weights.h5" in w.value
                    for w in at.warning)
-        for name in ("recognize", "inside", "evaluate"):
+        for name in ("recognize", "inside", "compare", "evaluate"):
             at.switch_page(PAGES[name]).run()
             assert not at.exception
-            assert at.warning, f"{name}: no explanation when Easter2 is unavailable"
+            if name != "evaluate":  # evaluate simply offers the readers that run
+                shown = [str(x.value) for x in (*at.warning, *at.info)]
+                assert any("missing.weights.h5" in m for m in shown), f"{name}: {shown}"
     finally:
         monkeypatch.undo()
         _clear_caches()
@@ -202,6 +204,16 @@ def test_recognize_upload_of_a_good_image(easter2):
     assert any(m.label == "Time" for m in at.metric)
 
 
+@pytest.mark.parametrize("source", ["Draw", "Camera"])
+def test_recognize_canvas_and_camera_wait_for_input(easter2, source):
+    at = open_page("recognize")
+    at.radio(key="rec_source").set_value(source)
+    rerun(at)
+    assert not at.error and not reading_html(at)  # nothing drawn or shot yet: nothing read
+    if source == "Camera":
+        assert at.camera_input(key="rec_camera")
+
+
 @pytest.mark.parametrize(
     "name, data, reason",
     [
@@ -225,6 +237,33 @@ def test_recognize_bad_upload_shows_the_reason_and_stays_usable(easter2, name, d
     at.file_uploader(key="rec_upload").clear().upload("good.png", example_bytes(), "image/png")
     rerun(at)
     assert not at.error and reading_html(at)
+
+
+def test_an_engine_that_hangs_is_skipped_after_the_time_limit(easter2, monkeypatch):
+    """One stuck engine must not take the page down: it is reported, the others answer."""
+    import threading
+
+    from app import resources
+    from htr.engines.easter2 import Easter2Engine
+
+    release = threading.Event()
+
+    def stuck(self, image, layout="line"):
+        release.wait(30)
+        raise RuntimeError("released")
+
+    monkeypatch.setenv("HTR_APP_TIMEOUT", "1")
+    monkeypatch.setattr(Easter2Engine, "recognize", stuck)
+    st.cache_data.clear()
+    try:
+        at = open_page("recognize")
+        assert len(at.error) == 1 and "took longer than 1 s" in at.error[0].value
+        assert at.radio(key="rec_source").value == "Example"  # still usable
+    finally:
+        release.set()
+        monkeypatch.undo()
+        st.cache_data.clear()
+    assert resources.time_limit() == 60.0
 
 
 # ---------------------------------------------------------------- compare

@@ -89,7 +89,7 @@ def weights(tmp_path_factory) -> Path:
 def server(weights, tmp_path_factory):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "IAM_DIR"}
-    env.update(HTR_WEIGHTS=str(weights), PYTHONUNBUFFERED="1")
+    env.update(HTR_WEIGHTS=str(weights), PYTHONUNBUFFERED="1", HTR_APP_TIMEOUT="30")
     log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w+")
     t0 = time.monotonic()
     proc = subprocess.Popen(
@@ -226,6 +226,30 @@ def test_upload_an_example_and_see_the_text(server, browser, tmp_path):
     assert any("not a picture.png" in a for a in alerts), alerts
     assert_no_exception(browser, "bad upload")
     shot(browser, "12-recognize-bad-upload")
+
+
+def test_draw_a_line_on_the_canvas_and_see_it_read(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.get(f"{server['url']}/recognize")
+    wait_idle(browser)
+    _choose_radio(browser, "Draw")
+    # the canvas component lives in a shadow root
+    find = ("const h = Array.from(document.querySelectorAll('*')).find("
+            "e => e.shadowRoot && e.shadowRoot.querySelector('canvas'));"
+            "return h ? Array.from(h.shadowRoot.querySelectorAll('canvas')) : [];")
+    WebDriverWait(browser, 60).until(lambda d: d.execute_script(find))
+    canvas = browser.execute_script(find)[-1]
+    stroke = ActionChains(browser).move_to_element_with_offset(canvas, -300, 0).click_and_hold()
+    for i in range(40):  # a wavy line, like joined-up writing
+        stroke.move_by_offset(12, 18 if i % 2 else -18)
+    stroke.release().perform()
+    wait_idle(browser)
+    WebDriverWait(browser, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".htr-text"))
+    assert browser.find_element(By.CSS_SELECTOR, ".htr-text").text.strip()
+    assert "drawing" in browser.page_source
+    assert_no_exception(browser, "canvas")
+    shot(browser, "15-recognize-drawing")
 
 
 def test_page_layout_and_presentation_mode(server, browser):

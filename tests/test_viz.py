@@ -209,6 +209,7 @@ def test_diff_html_escapes_and_marks_each_error_kind():
     out = viz.diff_html(char_diff("dog", "dg"))
     assert 'title="missing">o</span>' in out
     assert viz.diff_html(char_diff("same", "same")) == "same"
+    assert 'title="extra">␣</span>' in viz.diff_html(char_diff("dog.", "dog ."))
     with pytest.raises(ValueError):
         viz.diff_html([("bogus", "a", "b")])
 
