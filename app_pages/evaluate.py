@@ -110,17 +110,19 @@ widgets.show_figure(viz.plot_engine_bars([
     {"engine": e, "label": s["Reader"], "seconds": s["Median time (s)"], "cer": s["CER %"] / 100}
     for e, s in zip(engines, summary)]), key="ev_bars")
 
+titles = {e: resources.engine_title(e) for e in engines}
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**How many lines at each error rate**")
     widgets.show_figure(viz.plot_cer_histogram(
-        {e: [r["cer"] for r in rows if r["engine"] == e] for e in engines}), key="ev_hist")
+        {e: [r["cer"] for r in rows if r["engine"] == e] for e in engines}, labels=titles), key="ev_hist")
 with c2:
     st.markdown("**Are long lines harder?**")
     widgets.show_figure(viz.plot_cer_vs_length({
         e: ([r["length"] for r in rows if r["engine"] == e],
             [r["cer"] for r in rows if r["engine"] == e],
-            [r["line"] for r in rows if r["engine"] == e]) for e in engines}), key="ev_scatter")
+            [r["line"] for r in rows if r["engine"] == e]) for e in engines}, labels=titles),
+        key="ev_scatter")
 
 buf = io.StringIO()
 writer = csv.DictWriter(buf, fieldnames=["line", "engine", "truth", "read", "cer", "wer", "seconds", "length"],

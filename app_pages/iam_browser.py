@@ -140,8 +140,12 @@ with tab_form:
             form_gray = resources.iam_form_image(str(iam.root), form_id)
             boxes = [iam.lines[i].box for i in iam.forms[form_id].line_ids]
             labels = [f"{i}: {iam.lines[i].text}" for i in iam.forms[form_id].line_ids]
-            widgets.show_figure(viz.plot_page(form_gray, boxes, labels), key="iam_form_fig")
-            st.caption("The boxes are IAM's own line boxes; hover a number to see its text.")
+            ids = list(iam.forms[form_id].line_ids)
+            chosen = ids.index(line_id) if line_id in ids else None
+            widgets.show_figure(viz.plot_page(form_gray, boxes, labels, highlight=chosen),
+                                key="iam_form_fig")
+            st.caption("The boxes are IAM's own line boxes (the chosen line in blue); "
+                       "hover a number to see its text.")
         except HTRError as exc:
             st.error(str(exc))
     else:

@@ -33,6 +33,10 @@ ENGINE_COLOURS = {"easter2": "#0072B2", "easyocr": "#E69F00", "tesseract": "#009
 
 SpanCols = tuple[str, float, float, float]
 
+#: Transparent where nothing matters, through amber to red where the influence is highest.
+SALIENCY_COLOURS = [[0.0, "rgba(255,200,0,0.0)"], [0.25, "rgba(255,170,0,0.45)"],
+                    [1.0, "rgba(215,0,0,0.85)"]]
+
 
 # --------------------------------------------------------------------------
 # helpers
@@ -160,15 +164,20 @@ def plot_spans(gray: np.ndarray, decoded: Sequence[SpanCols] = (),
     return fig
 
 
-def plot_page(gray: np.ndarray, boxes: Sequence, labels: Sequence[str] | None = None) -> go.Figure:
-    """A page with its text-line boxes (``.x .y .w .h``) numbered, hover shows the text."""
+def plot_page(gray: np.ndarray, boxes: Sequence, labels: Sequence[str] | None = None,
+              highlight: int | None = None) -> go.Figure:
+    """A page with its text-line boxes (``.x .y .w .h``) numbered, hover shows the text.
+
+    Box number ``highlight`` (0-based) is drawn thicker in another colour.
+    """
     gray = _check_gray(gray)
     fig = go.Figure()
     _add_image(fig, gray)
     xs, ys, texts = [], [], []
     for i, b in enumerate(boxes):
+        chosen = i == highlight
         fig.add_shape(type="rect", x0=b.x, y0=b.y, x1=b.x + b.w, y1=b.y + b.h,
-                      line={"color": PALETTE[5], "width": 2})
+                      line={"color": PALETTE[0] if chosen else PALETTE[5], "width": 5 if chosen else 2})
         xs.append(b.x)
         ys.append(b.y + b.h / 2)
         text = labels[i] if labels is not None and i < len(labels) else ""
@@ -248,7 +257,7 @@ def plot_ctc(gray: np.ndarray, probs: np.ndarray, columns: np.ndarray,
     fig.add_trace(
         go.Scatter(
             x=columns, y=[label(int(c)) for c in best], mode="markers",
-            marker={"size": 5, "color": "white", "line": {"color": "black", "width": 1}},
+            marker={"size": 5, "color": "white", "opacity": 0.35},
             customdata=_topk_text(probs, top_k),
             hovertemplate="column %{x:.0f}<br><b>top " + str(top_k) + "</b><br>%{customdata}"
             "<extra>most likely</extra>",
@@ -382,11 +391,11 @@ def plot_saliency(gray: np.ndarray, saliency: np.ndarray, title: str | None = No
     fig = go.Figure()
     _add_image(fig, gray)
     fig.add_trace(go.Heatmap(
-        z=np.where(small > 0.05, small, np.nan), x0=step / 2, dx=step, y0=step / 2, dy=step,
-        zmin=0, zmax=1, colorscale="Hot", reversescale=True, opacity=0.6,
-        colorbar={"title": "influence"},
+        z=np.where(small > 0.1, small, np.nan), x0=step / 2, dx=step, y0=step / 2, dy=step,
+        zmin=0, zmax=1, colorscale=SALIENCY_COLOURS, colorbar={"title": "influence"},
         hovertemplate="column %{x:.0f}, row %{y:.0f}: %{z:.2f}<extra></extra>", name="saliency"))
-    fig.update_layout(title=title, height=_image_height_px(gray) + 60, plot_bgcolor="white",
+    fig.update_layout(title=title, height=_image_height_px(gray, width_px=1600) + 60,
+                      plot_bgcolor="white",
                       margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
     return fig
 
@@ -423,12 +432,13 @@ def plot_engine_bars(rows: Sequence[Mapping]) -> go.Figure:
     return fig
 
 
-def plot_cer_histogram(cers: Mapping[str, Sequence[float]]) -> go.Figure:
+def plot_cer_histogram(cers: Mapping[str, Sequence[float]],
+                       labels: Mapping[str, str] | None = None) -> go.Figure:
     """Per-line CER (in %) distribution, one overlaid histogram per engine."""
     fig = go.Figure()
     for i, (engine, values) in enumerate(cers.items()):
         fig.add_trace(go.Histogram(
-            x=[100 * v for v in values], name=engine, opacity=0.65,
+            x=[100 * v for v in values], name=(labels or {}).get(engine, engine), opacity=0.65,
             xbins={"start": 0, "size": 5},
             marker_color=ENGINE_COLOURS.get(engine, PALETTE[i % len(PALETTE)])))
     fig.update_layout(barmode="overlay", height=340, xaxis_title="CER of a line (%)",
@@ -436,12 +446,14 @@ def plot_cer_histogram(cers: Mapping[str, Sequence[float]]) -> go.Figure:
     return fig
 
 
-def plot_cer_vs_length(points: Mapping[str, tuple[Sequence[int], Sequence[float], Sequence[str]]]) -> go.Figure:
+def plot_cer_vs_length(points: Mapping[str, tuple[Sequence[int], Sequence[float], Sequence[str]]],
+                       labels: Mapping[str, str] | None = None) -> go.Figure:
     """CER (%) against ground-truth length per engine; ``points[engine] = (lengths, cers, ids)``."""
     fig = go.Figure()
     for i, (engine, (lengths, cers, ids)) in enumerate(points.items()):
         fig.add_trace(go.Scatter(
-            x=list(lengths), y=[100 * c for c in cers], mode="markers", name=engine,
+            x=list(lengths), y=[100 * c for c in cers], mode="markers",
+            name=(labels or {}).get(engine, engine),
             text=[html.escape(str(s)) for s in ids],
             marker={"size": 9, "color": ENGINE_COLOURS.get(engine, PALETTE[i % len(PALETTE)]),
                     "opacity": 0.75},

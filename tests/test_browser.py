@@ -85,11 +85,12 @@ def weights(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(weights, tmp_path_factory):
+def _start(weights, tmp_path_factory, iam_dir: str | None = None):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "IAM_DIR"}
     env.update(HTR_WEIGHTS=str(weights), PYTHONUNBUFFERED="1", HTR_APP_TIMEOUT="30")
+    if iam_dir:
+        env["IAM_DIR"] = iam_dir
     log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w+")
     t0 = time.monotonic()
     proc = subprocess.Popen(
@@ -101,7 +102,8 @@ def server(weights, tmp_path_factory):
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
-        yield {"url": f"http://127.0.0.1:{port}", "started": t0, "proc": proc, "log": log}
+        yield {"url": f"http://127.0.0.1:{port}", "started": t0, "proc": proc, "log": log,
+               "trained": weights == ROOT / "models" / "easter2.weights.h5"}
     finally:
         proc.terminate()
         try:
@@ -113,6 +115,18 @@ def server(weights, tmp_path_factory):
         log.close()
         if "Traceback" in tail:
             print("streamlit log tail:\n" + tail)
+
+
+@pytest.fixture(scope="module")
+def server(weights, tmp_path_factory):
+    yield from _start(weights, tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def iam_server(weights, tmp_path_factory):
+    if not (ROOT.parent / "shared" / "iam" / "ascii" / "lines.txt").is_file():
+        pytest.skip("IAM subset not found at ../shared/iam")
+    yield from _start(weights, tmp_path_factory, iam_dir="../shared/iam")
 
 
 @pytest.fixture(scope="module")
@@ -214,6 +228,10 @@ def test_upload_an_example_and_see_the_text(server, browser, tmp_path):
     WebDriverWait(browser, 120).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".htr-text"))
     text = browser.find_element(By.CSS_SELECTOR, ".htr-text").text.strip()
     assert text, "no recognized text after the upload"
+    if server["trained"]:  # our real model reads our own example nearly right
+        from htr.metrics import cer
+
+        assert cer("Meet me at the station at 7 o'clock.", text) < 0.3, text
     assert_no_exception(browser, "recognize upload")
     shot(browser, "11-recognize-upload")
     # a bad upload: an error naming the file, and the page still works
@@ -282,3 +300,27 @@ def test_inside_the_model_draws_its_figures(server, browser):
         "document.querySelector('[data-testid=\"stMain\"]').scrollTop = 2500")
     time.sleep(0.5)
     shot(browser, "21-inside-scrolled")
+
+
+def test_iam_browser_and_evaluate_with_iam(iam_server, browser):
+    browser.get(f"{iam_server['url']}/iam_browser")
+    wait_idle(browser, timeout=240)
+    page = browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
+    assert "True text:" in page and "CER" in page
+    assert_no_exception(browser, "iam browser")
+    shot(browser, "30-iam-browser")
+    next(t for t in browser.find_elements(By.CSS_SELECTOR, '[role="tab"]') if t.text == "Form scan").click()
+    time.sleep(2)
+    shot(browser, "31-iam-form")
+    browser.get(f"{iam_server['url']}/evaluate")
+    wait_idle(browser)
+    run = next(b for b in browser.find_elements(By.CSS_SELECTOR, "button")
+               if "Run the evaluation" in b.text)
+    run.click()
+    WebDriverWait(browser, 400).until(lambda d: "The hardest lines" in d.page_source)
+    wait_idle(browser, timeout=400)
+    assert_no_exception(browser, "evaluate")
+    shot(browser, "32-evaluate-results")
+    browser.execute_script("document.querySelector('[data-testid=\"stMain\"]').scrollTop = 1400")
+    time.sleep(0.5)
+    shot(browser, "33-evaluate-worst")

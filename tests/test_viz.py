@@ -118,6 +118,10 @@ def test_plot_page_boxes_and_escaped_labels():
     assert [(r.x0, r.y0, r.x1, r.y1) for r in rects] == [(10, 20, 310, 60), (12, 80, 292, 122)]
     lines = next(d for d in fig.data if d.name == "lines")
     assert list(lines.text) == ["1", "2"]
+    assert rects[0].line.width == rects[1].line.width
+    marked = [s for s in viz.plot_page(_line(200, 400), boxes, highlight=1).layout.shapes]
+    assert marked[1].line.width > marked[0].line.width
+    assert marked[1].line.color != marked[0].line.color
     assert lines.customdata[0] == "first &lt;b&gt;line&lt;/b&gt;"
 
 
@@ -195,6 +199,8 @@ def test_engine_bars_with_and_without_cer():
 def test_cer_histogram_and_scatter_in_percent():
     fig = viz.plot_cer_histogram({"easter2": [0.1, 0.2], "easyocr": [0.5]})
     assert [d.name for d in fig.data] == ["easter2", "easyocr"]
+    named = viz.plot_cer_histogram({"easter2": [0.1]}, labels={"easter2": "Easter2 (ours)"})
+    assert named.data[0].name == "Easter2 (ours)"
     assert list(fig.data[0].x) == pytest.approx([10, 20])
     fig = viz.plot_cer_vs_length({"easter2": ([10, 40], [0.0, 0.25], ["x<1>", "y"])})
     assert list(fig.data[0].y) == pytest.approx([0, 25])
