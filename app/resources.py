@@ -190,6 +190,7 @@ class Example:
     text: str
     kind: str  # "line" or "page"
     font: str = ""
+    curated: bool = False  # offered in presentation mode
 
 
 @st.cache_data(show_spinner=False)
@@ -206,6 +207,7 @@ def examples() -> list[Example]:
             text=r["text"],
             kind=r.get("kind", "line"),
             font=r.get("font", ""),
+            curated=bool(r.get("curated", False)),
         )
         for r in rows
         if (EXAMPLES_DIR / r["file"]).is_file()

@@ -62,6 +62,8 @@ def read_upload(name: str, data: bytes) -> np.ndarray | None:
 
 def _from_example(key: str, kinds: tuple[str, ...]) -> InputImage | None:
     examples = [e for e in resources.examples() if e.kind in kinds]
+    if presentation():  # the curated few, where there are any of the wanted kind
+        examples = [e for e in examples if e.curated] or examples
     if not examples:
         st.warning("No example images found in examples/ — run `python tools/make_examples.py`.")
         return None

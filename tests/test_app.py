@@ -393,6 +393,11 @@ def test_presentation_mode_enlarges_type_and_reduces_controls(easter2):
     at = open_page("recognize", presentation=True)
     assert at.sidebar.toggle[0].value is True
     assert at.radio(key="rec_source").options == ["Example", "Upload"]
+    import json
+
+    curated = [e["name"] for e in json.loads((EXAMPLES / "examples.json").read_text()) if e.get("curated")]
+    assert 0 < len(at.selectbox(key="rec_example").options) == len(curated)
+    assert at.selectbox(key="rec_example").options == curated
     assert not [r for r in at.radio if r.key == "rec_decoder"]
     assert any("font-size: 22px" in h.proto.body for h in at.get("html"))
     at.sidebar.toggle[0].set_value(False)

@@ -55,6 +55,10 @@ PREFERRED = ["caveat", "indie-flower", "kalam", "homemade-apple", "patrick-hand"
              "architects-daughter"]
 
 
+#: Shown in presentation mode: a neat hand, joined-up scripts that trip Tesseract, a paragraph.
+CURATED = {"line-01.png", "line-04.png", "line-07.png", "line-08.png", "paragraph-1.png"}
+
+
 def fonts() -> list[Path]:
     """The preferred fonts that are vendored, else every vendored font."""
     preferred = [FONTS_DIR / f"{n}.ttf" for n in PREFERRED if (FONTS_DIR / f"{n}.ttf").is_file()]
@@ -143,14 +147,14 @@ def main(argv=None) -> int:
         name = f"line-{i + 1:02d}.png"
         Image.fromarray(render_line(text, font, rng)).save(args.out / name, optimize=True)
         index.append({"name": f"Line {i + 1}: {text[:28]}…", "file": name, "text": text,
-                      "kind": "line", "font": font.stem})
+                      "kind": "line", "font": font.stem, "curated": name in CURATED})
     for j, lines in enumerate(PARAGRAPHS):
         font = font_list[(j + 1) % len(font_list)]
         name = f"paragraph-{j + 1}.png"
         Image.fromarray(render_paragraph(lines, font, rng)).save(args.out / name, optimize=True)
         index.append({"name": f"Paragraph {j + 1}: {lines[0][:24]}…", "file": name,
                       "text": "\n".join(lines), "lines": lines, "kind": "page",
-                      "font": font.stem})
+                      "font": font.stem, "curated": name in CURATED})
     (args.out / "examples.json").write_text(json.dumps(index, indent=1, ensure_ascii=False) + "\n",
                                             encoding="utf-8")
     print(f"wrote {len(index)} examples to {args.out} with fonts: "
