@@ -11,7 +11,8 @@ import numpy as np
 from htr import ctc
 from htr.engines.base import Engine
 from htr.errors import EngineFailed, EngineUnavailable
-from htr.preprocess import WIDTH, Prepared, prepare_line
+from htr.preprocess import HEIGHT, STRIDE, WIDTH, Prepared, prepare_line
+from htr.runtime import compute_width
 from htr.types import Box, Recognition
 
 
@@ -28,33 +29,54 @@ class Analysis:
 
 
 class Easter2Engine(Engine):
+    """Easter2 behind the Engine interface.
+
+    ``width=2000`` (default) reads a line as if padded to Easter2's 2000-column
+    training layout (squeezed if wider); ``width=None`` at its true width. Both
+    run through :class:`htr.runtime.FastEaster2` (exact to float rounding for
+    float32; the layout is computed only a little past the ink). ``precision``:
+    "float32" or "bfloat16"; default :func:`htr.runtime.default_dtype`
+    ($HTR_PRECISION, else bfloat16 where the CPU has native bf16).
+    """
+
     name = "easter2"
     title = "Easter2 (ours)"
 
-    def __init__(self, weights=None, decoder: str = "greedy", width: int | None = WIDTH):
+    def __init__(self, weights=None, decoder: str = "greedy", width: int | None = WIDTH,
+                 precision: str | None = None):
         if decoder not in ("greedy", "beam"):
             raise ValueError(f"unknown decoder {decoder!r}: use 'greedy' or 'beam'")
+        if precision not in (None, "float32", "bfloat16"):
+            raise ValueError(f"unknown precision {precision!r}: use 'float32' or 'bfloat16'")
         self.weights = weights
         self.decoder = decoder
         self.width = width
+        self.precision = precision
         self._model = None
-        self._inspector = None
+        self._fast = None
         self._error: str | None = None
         self._lock = threading.Lock()
+
+    @property
+    def mode(self) -> str:
+        """The runtime mode of this engine's width policy."""
+        return "true" if self.width is None else "layout"
 
     # -- loading -----------------------------------------------------------
     def _load(self):
         with self._lock:
             if self._model is None and self._error is None:
                 try:
-                    from htr.model import load_model
-
-                    self._model = load_model(self.weights)
+                    self._model, self._fast = _shared_runtime(self.weights, self.precision)
                 except EngineUnavailable as exc:
                     self._error = str(exc)
             if self._model is None:
                 raise EngineUnavailable(self._error)
             return self._model
+
+    def _runtime(self):
+        self._load()
+        return self._fast
 
     def availability(self) -> tuple[bool, str]:
         from htr.model import weights_path
@@ -67,26 +89,58 @@ class Easter2Engine(Engine):
         return True, f"weights {p.name} ({p.stat().st_size / 1e6:.1f} MB)"
 
     def warm_up(self) -> None:
-        """Load the model and run it once so the first real call is fast."""
-        model = self._load()
-        model.predict_on_batch(np.zeros((1, self.width or WIDTH, 80), np.float32))
+        """Load the model and trace its compiled pass once, so the first real call is fast."""
+        fast = self._runtime()
+        fast.warm_up(modes=(self.mode,), widths=(self.width or 1024,))
 
     # -- running -----------------------------------------------------------
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax (B, T, C) for a prepared batch (B, W, 80)."""
-        model = self._load()
-        return np.asarray(model.predict_on_batch(batch))
+        """Softmax (B, T, C) for a prepared batch (B, W, 80), every column computed."""
+        fast = self._runtime()
+        batch = np.asarray(batch, np.float32)
+        if batch.ndim != 3 or batch.shape[2] != HEIGHT:
+            raise ValueError(f"expected a batch (B, W, {HEIGHT}), got shape {batch.shape}")
+        w = batch.shape[1]
+        if w % STRIDE:
+            batch = np.pad(batch, ((0, 0), (0, STRIDE - w % STRIDE), (0, 0)))
+        probs = fast.run(batch, -(-w // STRIDE), "layout")  # the graph at exactly this width
+        return probs[:, : -(-w // STRIDE)]
 
     def _decode(self, probs: np.ndarray) -> ctc.Decoded:
         if self.decoder == "beam":
             return ctc.beam_decode(probs)
-        return ctc.greedy_decode(probs)
+        # greedy: the argmax path with spans (what ctc.greedy_decode returns, without its Keras cross-check)
+        return ctc.best_path(probs)
+
+    def _forward(self, preps: list[Prepared], inspect: bool = False):
+        """Run prepared lines, batching lines of similar width; per line: probs or dict."""
+        fast = self._runtime()
+        mode = self.mode
+        layout = self.width or WIDTH
+        need = [compute_width(p.content if mode == "layout" else p.width, mode, layout) for p in preps]
+        results: list = [None] * len(preps)
+        for group in _width_groups(need):
+            w = max(need[i] for i in group)
+            x = np.zeros((len(group), w, HEIGHT), np.float32)
+            for k, i in enumerate(group):
+                n = min(w, preps[i].width)
+                x[k, :n] = preps[i].x[:n]
+            if mode == "layout":  # each SE module averages over the whole layout
+                aux = -(-layout // STRIDE)
+            else:
+                aux = [preps[i].width for i in group]
+            out = fast.run(x, aux, mode, inspect=inspect)
+            for k, i in enumerate(group):
+                if inspect:
+                    results[i] = {key: v[k] for key, v in out.items()}
+                else:
+                    results[i] = out[k]
+        return results
 
     def read_lines(self, grays: list[np.ndarray]) -> list[ctc.Decoded]:
-        """Decode several line images in one batch."""
+        """Decode several line images, batched by similar width."""
         preps = [prepare_line(g, self.width) for g in grays]
-        batch = np.stack([p.x for p in preps]) if self.width else _pad([p.x for p in preps])
-        probs = self.predict(batch)
+        probs = self._forward(preps)
         return [self._decode(pr[: p.content_steps]) for pr, p in zip(probs, preps)]
 
     def recognize(self, image: np.ndarray, layout: str = "line") -> Recognition:
@@ -118,19 +172,14 @@ class Easter2Engine(Engine):
 
     def analyze(self, image: np.ndarray, beam: bool = True) -> Analysis:
         """One forward pass with the SE gates and unit activations, decoded both ways."""
-        model = self._load()
-        if self._inspector is None:
-            from htr.model import inspector
-
-            self._inspector = inspector(model)
         prep = prepare_line(image, self.width)
-        out = self._inspector.predict_on_batch(prep.x[None])
+        (out,) = self._forward([prep], inspect=True)
         n = prep.content_steps
-        probs = np.asarray(out["probs"])[0, :n]
-        gates = tuple(np.asarray(out[f"unit{u}_gate"])[0] for u in (1, 2, 3))
-        acts = tuple(np.asarray(out[f"unit{u}_out"])[0, :n] for u in (1, 2, 3))
+        probs = out["probs"][:n]
+        gates = tuple(out[f"unit{u}_gate"] for u in (1, 2, 3))
+        acts = tuple(out[f"unit{u}_out"][:n] for u in (1, 2, 3))
         return Analysis(
-            prep, probs, gates, acts, ctc.greedy_decode(probs), ctc.beam_decode(probs) if beam else None
+            prep, probs, gates, acts, ctc.best_path(probs), ctc.beam_decode(probs) if beam else None
         )
 
     def saliency(self, image: np.ndarray, step_start: int, step_end: int, char_index: int) -> np.ndarray:
@@ -154,9 +203,51 @@ class Easter2Engine(Engine):
         return out / out.max() if out.max() > 0 else out
 
 
-def _pad(xs: list[np.ndarray]) -> np.ndarray:
-    width = max(x.shape[0] for x in xs)
-    batch = np.zeros((len(xs), width, xs[0].shape[1]), np.float32)
-    for i, x in enumerate(xs):
-        batch[i, : x.shape[0]] = x
-    return batch
+#: One loaded model and compiled runtime per (weights file, precision), shared by
+#: every engine of the process (the app builds one engine per decoder).
+_RUNTIMES: dict = {}
+_RUNTIMES_LOCK = threading.Lock()
+
+
+def _shared_runtime(weights, precision):
+    from htr.model import load_model, weights_path
+    from htr.runtime import FastEaster2, default_dtype
+
+    p = weights_path(weights)
+    dtype = precision or default_dtype()
+    try:
+        key = (str(p.resolve()), p.stat().st_mtime_ns, dtype)
+    except OSError:
+        key = (str(p), None, dtype)
+    with _RUNTIMES_LOCK:
+        if key not in _RUNTIMES:
+            model = load_model(weights)  # raises EngineUnavailable with the reason
+            _RUNTIMES[key] = (model, FastEaster2(model, dtype))
+        return _RUNTIMES[key]
+
+
+#: Cost of one more batch call, in input columns of one line (per-call overhead).
+_CALL_COST = 384
+_MAX_BATCH = 32
+
+
+def _width_groups(widths: list[int]) -> list[list[int]]:
+    """Split line indices into batches whose padded cost (lines × widest) plus a per-call cost is least.
+
+    Lines are sorted by width; dynamic programming over contiguous runs, at most
+    :data:`_MAX_BATCH` lines each.
+    """
+    order = sorted(range(len(widths)), key=lambda i: widths[i])
+    n = len(order)
+    best = [0.0] + [float("inf")] * n
+    cut = [0] * (n + 1)
+    for j in range(1, n + 1):
+        for i in range(max(0, j - _MAX_BATCH), j):
+            cost = best[i] + (j - i) * widths[order[j - 1]] + _CALL_COST
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    groups, j = [], n
+    while j > 0:
+        groups.append(order[cut[j] : j])
+        j = cut[j]
+    return groups[::-1]

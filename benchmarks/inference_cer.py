@@ -1,0 +1,149 @@
+"""Accuracy of every Easter2 inference path: the fast runtime must not lose CER.
+
+    python benchmarks/inference_cer.py [--weights models/easter2.weights.h5] [--iam-dir ../shared/iam]
+
+Same lines and measure as ``benchmarks/model_cer.py``: every e06-* line of the
+IAM copy (validation/test forms, never trained on) and 300 held-back synthetic
+lines, greedy and beam decoding, both width policies (fit to the 2000-column
+layout, and the line's true width). Paths compared:
+
+* ``keras``: the Keras model, ``predict_on_batch`` one line at a time (the
+  reference: what ``model_cer.py`` measures);
+* ``engine float32`` / ``engine bfloat16``: :class:`htr.engines.easter2.Easter2Engine`
+  as the app and CLI run it (htr.runtime: folded batch norm, one compiled
+  graph, the layout truncated past the ink, lines batched by width).
+
+Besides CER/WER, the largest difference of any softmax probability from the
+reference (over the real lines' content steps) and how many lines read
+differently from it. Writes ``benchmarks/inference_cer.md`` and ``.csv``
+(line ids and numbers only: no IAM text or image).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+
+from htr import ctc  # noqa: E402
+from htr.iam import IAM, shared_iam_dir  # noqa: E402
+from htr.metrics import aggregate, cer  # noqa: E402
+from htr.model import DEFAULT_WEIGHTS  # noqa: E402
+from htr.preprocess import prepare_line  # noqa: E402
+
+
+def keras_probs(model, images, width):
+    out = []
+    for g in images:
+        p = prepare_line(g, width)
+        out.append(np.asarray(model.predict_on_batch(p.x[None]))[0, : p.content_steps])
+    return out
+
+
+def engine_probs(engine, images):
+    preps = [prepare_line(g, engine.width) for g in images]
+    probs = engine._forward(preps)
+    return [pr[: p.content_steps] for pr, p in zip(probs, preps)]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
+    ap.add_argument("--iam-dir", default=os.environ.get("IAM_DIR") or shared_iam_dir())
+    ap.add_argument("--synthetic", type=int, default=300)
+    ap.add_argument("--out", default=str(ROOT / "benchmarks" / "inference_cer"))
+    args = ap.parse_args()
+    if not args.iam_dir or not Path(args.iam_dir).is_dir():
+        print("skipped: no IAM copy (set IAM_DIR or place ../shared/iam)", file=sys.stderr)
+        return 2
+    from htr.engines.easter2 import Easter2Engine
+    from htr.model import load_model
+
+    iam = IAM(Path(args.iam_dir))
+    ids = sorted(l for l in iam.lines if l.startswith("e06-") and iam.has_line_image(l))
+    refs = [iam.lines[i].text for i in ids]
+    images = [iam.line_image(i) for i in ids]
+    split = {i: iam.split_of(i, "aachen") or "?" for i in ids}
+
+    from htr.synth.corpus import training_texts
+    from htr.synth.render import LineRenderer
+
+    rng = np.random.default_rng(20261125)  # the seed model_cer.py uses: the same lines
+    renderer = LineRenderer(seed=20261125)
+    texts = training_texts(None, rng)
+    syn_texts = [texts[i] for i in rng.integers(0, len(texts), args.synthetic)]
+    syn_images = [renderer.render(t, rng) for t in syn_texts]
+
+    model = load_model(args.weights)
+    summary, rows = [], []
+    for width, wname in ((2000, "fit-2000"), (None, "true-width")):
+        ref_real = keras_probs(model, images, width)
+        ref_syn = keras_probs(model, syn_images, width)
+        paths = {"keras": (ref_real, ref_syn)}
+        for prec in ("float32", "bfloat16"):
+            eng = Easter2Engine(weights=args.weights, width=width, precision=prec)
+            paths[f"engine {prec}"] = (engine_probs(eng, images), engine_probs(eng, syn_images))
+        for path, (real, syn) in paths.items():
+            dp = max(float(np.abs(a - b).max()) for a, b in zip(real, ref_real))
+            for dec in ("greedy", "beam"):
+                f = ctc.best_path if dec == "greedy" else ctc.beam_decode
+                hyps = [f(p).text for p in real]
+                ref_hyps = [f(p).text for p in ref_real]
+                differ = sum(h != r for h, r in zip(hyps, ref_hyps))
+                groups = {
+                    "real e06 (all)": list(range(len(ids))),
+                    "real e06 validation": [k for k, i in enumerate(ids) if split[i] == "validation"],
+                    "real e06 test": [k for k, i in enumerate(ids) if split[i] == "test"],
+                }
+                for g, ks in groups.items():
+                    s = aggregate((refs[k], hyps[k]) for k in ks)
+                    summary.append((g, len(ks), wname, path, dec, s.cer, s.wer, dp if g.endswith("(all)") else None,
+                                    differ if g.endswith("(all)") else None))
+                s = aggregate(zip(syn_texts, [f(p).text for p in syn]))
+                summary.append(("synthetic held-back", len(syn_texts), wname, path, dec, s.cer, s.wer, None, None))
+                for k, i in enumerate(ids):
+                    rows.append({"line": i, "split": split[i], "width": wname, "path": path, "decoder": dec,
+                                 "chars": len(refs[k]), "cer": round(cer(refs[k], hyps[k]), 4)})
+
+    out = Path(args.out)
+    with out.with_suffix(".csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    import tensorflow as tf
+
+    from htr.runtime import bf16_supported
+
+    lines = [
+        "# Easter2 accuracy per inference path",
+        "",
+        f"Weights `{Path(args.weights).name}`; command `python benchmarks/inference_cer.py`; "
+        f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; CPU with native bf16: {bf16_supported()}; "
+        f"TensorFlow {tf.__version__}. Reference = `keras` (Keras `predict_on_batch`, "
+        "as in `model_cer.md`). max |Δp|: the largest difference of any softmax probability from the "
+        "reference over the real lines; lines ≠ ref: real lines whose reading differs from the reference's.",
+        "",
+        "| set | lines | width policy | path | decoder | CER | WER | max abs Δp | lines ≠ ref |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for g, n, wname, path, dec, c, wr, dp, differ in summary:
+        dps = "" if dp is None else f"{dp:.1e}"
+        dfs = "" if differ is None else str(differ)
+        lines.append(f"| {g} | {n} | {wname} | {path} | {dec} | {c:.2%} | {wr:.2%} | {dps} | {dfs} |")
+    lines += ["", "Per-line CER: `inference_cer.csv` (ids and numbers only)."]
+    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

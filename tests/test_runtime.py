@@ -1,0 +1,152 @@
+"""htr.runtime: the fast inference graph must compute what the Keras model computes.
+
+Random (untrained) weights with non-trivial batch-norm statistics, so that
+folding the batch norms is really exercised; float32 throughout, so the
+comparison is to float rounding.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+from htr.preprocess import WIDTH, prepare_line
+
+
+def synthetic_line(width: int, height: int, seed: int) -> np.ndarray:
+    """Ink-dark strokes of letter-like sizes on white paper."""
+    rng = np.random.default_rng(seed)
+    g = np.full((height, width), 248, np.uint8)
+    x = 15
+    while x < width - 30:
+        w = int(rng.integers(4, 14))
+        top = int(rng.integers(height // 6, height // 3))
+        g[top : top + int(rng.integers(height // 4, height // 2)), x : x + w] = int(rng.integers(0, 60))
+        x += w + int(rng.integers(4, 25))
+    return g
+
+
+@pytest.fixture(scope="module")
+def model():
+    from htr.model import build_easter2
+
+    m = build_easter2()
+    rng = np.random.default_rng(1)
+    for layer in m.layers:
+        if type(layer).__name__ == "BatchNormalization":
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([
+                rng.uniform(0.5, 1.5, gamma.shape).astype(np.float32),
+                rng.normal(0, 0.1, beta.shape).astype(np.float32),
+                rng.normal(0, 0.1, mean.shape).astype(np.float32),
+                rng.uniform(0.5, 2.0, var.shape).astype(np.float32),
+            ])
+    return m
+
+
+@pytest.fixture(scope="module")
+def fast(model):
+    from htr.runtime import FastEaster2
+
+    return FastEaster2(model, "float32")
+
+
+def keras_probs(model, x):
+    return np.asarray(model.predict_on_batch(x[None]))[0]
+
+
+def test_truncated_layout_equals_the_full_layout(model, fast):
+    from htr.runtime import compute_width
+
+    for w, seed in ((300, 1), (700, 2), (1200, 3)):
+        prep = prepare_line(synthetic_line(w, 80, seed=seed), WIDTH)
+        n = prep.content_steps
+        ref = keras_probs(model, prep.x)[:n]
+        cw = compute_width(prep.content, "layout")
+        assert cw < WIDTH and cw % 128 == 0
+        out = fast.run(prep.x[None, :cw], WIDTH // 4, "layout")[0, :n]
+        assert np.abs(out - ref).max() < 1e-4
+        # cut right at the ink, the padding's effect on the SE gates is lost: not the same
+        cut = -(-prep.content // 4) * 4
+        wrong = fast.run(prep.x[None, :cut], cut // 4, "layout")[0, :n]
+        assert np.abs(wrong - ref).max() > 1e-3
+
+
+def test_true_width_batch_reads_each_line_as_alone(model, fast):
+    preps = [prepare_line(synthetic_line(w, 70, seed=w), None) for w in (250, 640, 900)]
+    width = max(p.width for p in preps) + 64
+    x = np.zeros((3, width, 80), np.float32)
+    for k, p in enumerate(preps):
+        x[k, : p.width] = p.x
+    out = fast.run(x, [p.width for p in preps], "true")
+    for k, p in enumerate(preps):
+        ref = keras_probs(model, p.x)
+        assert np.abs(out[k, : p.steps] - ref).max() < 1e-4
+
+
+def test_inspect_matches_the_keras_inspector(model, fast):
+    from htr.model import inspector
+
+    prep = prepare_line(synthetic_line(800, 60, seed=5), WIDTH)
+    ki = inspector(model).predict_on_batch(prep.x[None])
+    out = fast.run(prep.x[None], WIDTH // 4, "layout", inspect=True)
+    assert np.abs(out["probs"] - np.asarray(ki["probs"])).max() < 1e-4
+    for u in (1, 2, 3):
+        assert out[f"unit{u}_gate"].shape == (1, 256)
+        assert np.abs(out[f"unit{u}_gate"] - np.asarray(ki[f"unit{u}_gate"])).max() < 1e-4
+        ref = np.asarray(ki[f"unit{u}_out"])
+        assert np.abs(out[f"unit{u}_out"] - ref).max() < 1e-3 * max(1.0, float(ref.max()))
+
+
+def test_bfloat16_stays_close(model):
+    from htr.runtime import FastEaster2
+
+    prep = prepare_line(synthetic_line(700, 70, seed=6), WIDTH)
+    ref = keras_probs(model, prep.x)
+    out = FastEaster2(model, "bfloat16").run(prep.x[None], WIDTH // 4, "layout")[0]
+    assert out.dtype == np.float32
+    assert np.allclose(out.sum(axis=1), 1.0, atol=1e-4)
+    assert np.abs(out - ref).max() < 0.1  # bf16 has 8 mantissa bits: close, not equal
+
+
+def test_bad_input_shapes_are_refused(fast):
+    with pytest.raises(ValueError):
+        fast.run(np.zeros((1, 102, 80), np.float32), 500)
+    with pytest.raises(ValueError):
+        fast.run(np.zeros((102, 80), np.float32), 500)
+    with pytest.raises(ValueError):
+        fast.function("sideways")
+
+
+def test_flop_count_matches_the_keras_layer_shapes(model):
+    from htr.runtime import model_flops
+
+    width = 2000
+    total = 0
+    for layer in model.layers:
+        if type(layer).__name__ != "Conv1D":
+            continue
+        k, cin, cout = layer.kernel.shape
+        # output steps at this width: the stem's first conv halves it, everything after quarters it
+        steps = width // 2 if layer.name == "stem_conv1" else width // 4
+        total += 2 * k * cin * cout * steps
+    assert model_flops(width) == total
+    assert model_flops(1000) < model_flops(2000)
+
+
+def test_compute_width_and_groups():
+    from htr.engines.easter2 import _width_groups
+    from htr.runtime import MARGIN, compute_width
+
+    assert compute_width(100, "layout") == 384  # 100 + MARGIN rounded up to 128
+    assert compute_width(1900, "layout") == WIDTH  # near the full layout: the full layout
+    assert compute_width(100 + MARGIN, "layout") % 128 == 0
+    assert compute_width(2400, "true") == 2432  # true width is never capped
+    groups = _width_groups([2000, 384, 384, 512, 2000, 1024])
+    assert sorted(i for g in groups for i in g) == list(range(6))
+    assert [0, 4] in [sorted(g) for g in groups]  # the two full-width lines share a batch
+    assert _width_groups([]) == []
