@@ -324,3 +324,58 @@ def test_iam_browser_and_evaluate_with_iam(iam_server, browser):
     browser.execute_script("document.querySelector('[data-testid=\"stMain\"]').scrollTop = 1400")
     time.sleep(0.5)
     shot(browser, "33-evaluate-worst")
+
+
+def _rss_mb(pid: int) -> dict:
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for row in f:
+            if row.startswith(("VmRSS", "VmHWM")):
+                key, value = row.split(":")
+                fields[key] = round(int(value.split()[0]) / 1024, 1)
+    return fields
+
+
+def test_eight_sessions_at_once_each_get_their_own_answer(server, browser, weights):
+    """Eight tabs = eight Streamlit sessions on one server, each uploading a different line."""
+    from htr.engines.easter2 import Easter2Engine
+    from htr.images import load_image
+
+    lines = sorted(EXAMPLES.glob("line-*.png"))[:8]
+    engine = Easter2Engine(weights=weights)
+    expected = {p.name: engine.recognize(load_image(p)).text for p in lines}
+    handles = []
+    for i, _ in enumerate(lines):
+        if i:
+            browser.switch_to.new_window("tab")
+        browser.get(f"{server['url']}/recognize")
+        wait_idle(browser)
+        if i == 0:  # the first session has loaded every engine and read the default example
+            before = _rss_mb(server["proc"].pid)
+        _choose_radio(browser, "Upload")
+        handles.append(browser.current_window_handle)
+    t0 = time.monotonic()
+    for handle, path in zip(handles, lines):  # send all uploads before reading any answer
+        browser.switch_to.window(handle)
+        browser.find_element(By.CSS_SELECTOR, 'input[type="file"]').send_keys(str(path))
+    got = {}
+    for handle, path in zip(handles, lines):
+        browser.switch_to.window(handle)
+        WebDriverWait(browser, 120).until(
+            lambda d: d.find_elements(By.CSS_SELECTOR, ".htr-text") and path.name in d.page_source)
+        wait_idle(browser)
+        got[path.name] = browser.find_element(By.CSS_SELECTOR, ".htr-text").text.strip()
+        assert_no_exception(browser, f"session {path.name}")
+    elapsed = time.monotonic() - t0
+    after = _rss_mb(server["proc"].pid)
+    shot(browser, "40-eighth-session")
+    for handle in handles[1:]:
+        browser.switch_to.window(handle)
+        browser.close()
+    browser.switch_to.window(handles[0])
+    assert got == {k: v.strip() for k, v in expected.items()}
+    (SHOTS / "sessions.json").write_text(json.dumps({
+        "sessions": len(lines), "seconds_all_answers": round(elapsed, 2),
+        "server_rss_mb_before": before, "server_rss_mb_after": after}, indent=1))
+    # seven more sessions and eight readings share the first one's models: no copy per session
+    assert after["VmRSS"] < before["VmRSS"] + 300, (before, after)
