@@ -280,14 +280,17 @@ def plot_char_confidence(text: str, char_probs: Sequence[float]) -> go.Figure:
     if len(probs) != len(text):
         raise ValueError(f"{len(text)} characters but {len(probs)} probabilities")
     colours = [PALETTE[2] if p >= 0.9 else PALETTE[1] if p >= 0.6 else PALETTE[5] for p in probs]
+    shown = ["␣" if c == " " else c for c in text]
     fig = go.Figure(go.Bar(
-        x=list(range(len(text))), y=probs, marker_color=colours,
-        text=["␣" if c == " " else c for c in text], textposition="outside",
-        customdata=[html.escape(c) for c in text],
+        x=list(range(len(text))), y=probs, marker_color=colours, text=shown,
+        textposition="none", customdata=[html.escape(c) for c in text],
         hovertemplate="'%{customdata}'  %{y:.2f}<extra></extra>", name="confidence",
     ))
-    fig.update_xaxes(showticklabels=False, title_text="character")
-    fig.update_yaxes(range=[0, 1.15], title_text="confidence")
+    # the characters themselves label the axis, one under each bar
+    fig.update_xaxes(tickmode="array", tickvals=list(range(len(text))), ticktext=shown,
+                     tickangle=0, tickfont={"size": 16 if len(text) <= 60 else 10},
+                     title_text="character")
+    fig.update_yaxes(range=[0, 1.05], title_text="confidence")
     fig.update_layout(height=260, margin={"l": 10, "r": 10, "t": 10, "b": 10}, plot_bgcolor="white")
     return fig
 

@@ -130,6 +130,7 @@ def test_char_confidence_colours_and_length_check():
     bar = fig.data[0]
     assert list(bar.y) == [0.95, 0.7, 0.99, 0.2]
     assert list(bar.text) == ["a", "b", "␣", "c"]
+    assert list(fig.layout.xaxis.ticktext) == ["a", "b", "␣", "c"]
     assert bar.marker.color[0] != bar.marker.color[1] != bar.marker.color[3]
     with pytest.raises(ValueError):
         viz.plot_char_confidence("ab", [0.5])
