@@ -80,6 +80,7 @@ if others:
     choice = st.selectbox("Compare with", names, key="in_other")
     other = others[names.index(choice)]
     other_gray = resources.example_image(str(other.path))
+    st.image(other_gray, caption=f"the other line: {other.text}", width=480)
     try:
         gates_other = resources.analyze(widgets.digest_of(other_gray), other_gray).gates
         other_name = choice.split(":")[0]

@@ -34,6 +34,8 @@ PAGES = {
     "evaluate": "app_pages/evaluate.py",
 }
 
+pytestmark = pytest.mark.slow  # every test runs the app (and Easter2) in AppTest
+
 needs_iam = pytest.mark.skipif(
     not (SHARED_IAM / "ascii" / "lines.txt").is_file(),
     reason=f"IAM subset not found at {SHARED_IAM} (tests read it in place; it is never shipped)",

@@ -33,6 +33,8 @@ EXAMPLES = ROOT / "examples"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -r requirements-test.txt)")
 if not (CHROMIUM and CHROMEDRIVER):
     pytest.skip(
@@ -296,10 +298,11 @@ def test_inside_the_model_draws_its_figures(server, browser):
         lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')) >= 4)
     assert_no_exception(browser, "inside")
     shot(browser, "20-inside")
-    browser.execute_script(
-        "document.querySelector('[data-testid=\"stMain\"]').scrollTop = 2500")
-    time.sleep(0.5)
-    shot(browser, "21-inside-scrolled")
+    for n, top in ((21, 1500), (22, 3000)):
+        browser.execute_script(
+            f"document.querySelector('[data-testid=\"stMain\"]').scrollTop = {top}")
+        time.sleep(0.5)
+        shot(browser, f"{n}-inside-scrolled")
 
 
 def test_iam_browser_and_evaluate_with_iam(iam_server, browser):
