@@ -313,3 +313,29 @@ def test_registry_builds_both():
     e = get_engine("easyocr", gpu=False)
     assert isinstance(e, EasyOCREngine) and e.gpu is False
     assert e._reader is None  # lazy: building an engine loads no model
+
+
+def test_line_boxes_pad_strips_and_split_very_wide_lines():
+    from htr.engines.easyocr_engine import MAX_LINE_RATIO, MIN_LINE_HEIGHT, line_boxes
+
+    g, boxes = line_boxes(np.zeros((50, 900), np.uint8))
+    assert g.shape == (50, 900) and boxes == [[0, 900, 0, 50]]
+    strip = np.zeros((3, 400), np.uint8)
+    g, boxes = line_boxes(strip)
+    assert g.shape == (MIN_LINE_HEIGHT, 400) and boxes == [[0, 400, 0, MIN_LINE_HEIGHT]]
+    assert (g[:4] == 255).all() and (g[4:7] == 0).all() and (g[7:] == 255).all()  # centred, white padding
+    g, boxes = line_boxes(np.zeros((64, 40000), np.uint8))
+    assert len(boxes) == 16 and boxes[0][0] == 0 and boxes[-1][1] == 40000
+    assert all(a[1] == b[0] for a, b in zip(boxes, boxes[1:]))  # side by side, no gap
+    assert all(b[1] - b[0] <= MAX_LINE_RATIO * 64 for b in boxes)
+
+
+def test_tesseract_reads_a_line_wider_than_its_limit(tesseract, lines):
+    # Tesseract refuses a side over 32767 px ("Error during processing"); the engine scales down.
+    _, img = lines[2]
+    wide = np.full((img.shape[0], 33000), 255, np.uint8)
+    wide[:, : img.shape[1]] = img
+    r = tesseract.recognize(wide)
+    assert len(r.text) > 10
+    page = tesseract.recognize(wide, layout="page")
+    assert page.box == Box(0, 0, 33000, img.shape[0])

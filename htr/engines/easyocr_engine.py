@@ -48,6 +48,12 @@ RECOGNIZER_FILE = "english_g2.pth"
 #: Longest side the CRAFT detector sees on a page (EasyOCR's default is 2560): a
 #: 300-dpi IAM form read at 1280 finds the same lines, with less detector time.
 PAGE_CANVAS = 1280
+#: A line lower than this is padded with white rows first: the recognizer scales
+#: every crop to 64 px high, so a 3-px strip would otherwise become ~21x wider.
+MIN_LINE_HEIGHT = 12
+#: A line wider than this many times its height is read in pieces (boxes side by
+#: side): a 40,000-px line in one piece took 90 s, in pieces a few seconds.
+MAX_LINE_RATIO = 40
 INSTALL_HINT = "pip install -r requirements.txt (see docs/engines.md)"
 
 _import_lock = threading.Lock()
@@ -264,6 +270,8 @@ class EasyOCREngine(Engine):
         if layout not in ("line", "page"):
             raise ValueError(f"unknown layout {layout!r}: use 'line' or 'page'")
         gray = as_gray(image)
+        if layout == "line":
+            gray, boxes = line_boxes(gray)
         h, w = gray.shape
         with self._lock:
             reader = self._get_reader(detector=(layout == "page"))
@@ -272,7 +280,7 @@ class EasyOCREngine(Engine):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     if layout == "line":
-                        found = reader.recognize(gray, horizontal_list=[[0, w, 0, h]], free_list=[],
+                        found = reader.recognize(gray, horizontal_list=boxes, free_list=[],
                                                  detail=1, paragraph=False)
                     else:
                         found = reader.readtext(gray, detail=1, paragraph=False, canvas_size=PAGE_CANVAS)
@@ -296,6 +304,22 @@ class EasyOCREngine(Engine):
             box=Box(0, 0, int(w), int(h)),
             lines=tuple(lines),
         )
+
+
+def line_boxes(gray: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
+    """The line (padded to MIN_LINE_HEIGHT) and its recognizer boxes ``[x0, x1, y0, y1]``.
+
+    One box covering the image, or for a line wider than MAX_LINE_RATIO times its
+    height, equal pieces side by side (EasyOCR reads them left to right).
+    """
+    h, w = gray.shape
+    if h < MIN_LINE_HEIGHT:
+        top = (MIN_LINE_HEIGHT - h) // 2
+        gray = np.pad(gray, ((top, MIN_LINE_HEIGHT - h - top), (0, 0)), constant_values=255)
+        h = MIN_LINE_HEIGHT
+    pieces = max(1, -(-w // (MAX_LINE_RATIO * h)))
+    edges = [round(i * w / pieces) for i in range(pieces + 1)]
+    return gray, [[edges[i], edges[i + 1], 0, h] for i in range(pieces)]
 
 
 def group_lines(found, engine: str = "easyocr") -> list[Recognition]:

@@ -32,6 +32,8 @@ from htr.types import Box, Recognition
 DEFAULT_TIMEOUT = 30.0
 #: Seconds the ``--version`` / ``--list-langs`` probes may take.
 PROBE_TIMEOUT = 10.0
+#: Tesseract refuses images with a side over 32767 px; larger ones are scaled down to this.
+MAX_SIDE = 32000
 MISSING = "tesseract binary not found: install tesseract-ocr"
 
 
@@ -138,6 +140,9 @@ class TesseractEngine(Engine):
         if layout not in ("line", "page"):
             raise ValueError(f"unknown layout {layout!r}: use 'line' or 'page'")
         gray = as_gray(image)
+        scale = 1.0
+        if max(gray.shape) > MAX_SIDE:
+            gray, scale = _shrink(gray)
         if layout == "line":
             out, seconds = self._run(gray, ["--psm", "7"])
             text = " ".join(out.split())
@@ -145,14 +150,28 @@ class TesseractEngine(Engine):
                                extra={"version": self.version(), "psm": 7})
         out, seconds = self._run(gray, ["--psm", "3", "tsv"])
         lines = parse_tsv(out, self.name)
+        if scale != 1.0:  # boxes back on the image as given
+            lines = [Recognition(text=r.text, seconds=0.0, engine=self.name, extra=r.extra,
+                                 box=Box(*(int(round(v / scale)) for v in (r.box.x, r.box.y, r.box.w, r.box.h))))
+                     for r in lines]
+        h, w = np.asarray(image).shape[:2]
         return Recognition(
             text="\n".join(r.text for r in lines),
             seconds=seconds,
             engine=self.name,
-            box=Box(0, 0, int(gray.shape[1]), int(gray.shape[0])),
+            box=Box(0, 0, int(w), int(h)),
             lines=tuple(lines),
             extra={"version": self.version(), "psm": 3},
         )
+
+
+def _shrink(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    from PIL import Image
+
+    h, w = gray.shape
+    scale = MAX_SIDE / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.asarray(Image.fromarray(gray).resize(size, Image.LANCZOS)), scale
 
 
 def parse_tsv(tsv: str, engine: str = "tesseract") -> list[Recognition]:
