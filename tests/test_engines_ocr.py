@@ -261,6 +261,7 @@ def test_odd_images_give_text_or_a_clear_error(engine_fixture, request, shape, v
         assert str(exc)
     else:
         assert isinstance(r.text, str) and r.seconds >= 0
+        assert r.box in (None, Box(0, 0, shape[1], shape[0]))
 
 
 def test_bad_arrays_are_refused(tesseract):

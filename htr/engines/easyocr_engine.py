@@ -270,9 +270,9 @@ class EasyOCREngine(Engine):
         if layout not in ("line", "page"):
             raise ValueError(f"unknown layout {layout!r}: use 'line' or 'page'")
         gray = as_gray(image)
+        h, w = gray.shape  # the image as given (line_boxes may pad a strip)
         if layout == "line":
             gray, boxes = line_boxes(gray)
-        h, w = gray.shape
         with self._lock:
             reader = self._get_reader(detector=(layout == "page"))
             start = time.perf_counter()
