@@ -17,7 +17,6 @@ softmax, every SE gate vector and the activations the views need.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import keras
 from keras import layers
@@ -25,10 +24,7 @@ from keras import layers
 from htr.alphabet import NUM_CLASSES
 from htr.errors import EngineUnavailable
 from htr.preprocess import HEIGHT
-
-#: Where the shipped weights live, and their documented file name.
-MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-DEFAULT_WEIGHTS = MODELS_DIR / "easter2.weights.h5"
+from htr.weights import DEFAULT_WEIGHTS, MODELS_DIR, weights_path  # noqa: F401  (re-exported)
 
 #: Easter units: (filters, kernel, dropout), as in the paper.
 UNITS = ((256, 5, 0.2), (256, 7, 0.2), (256, 9, 0.3))
@@ -113,14 +109,6 @@ def inspector(model: keras.Model) -> keras.Model:
         outputs[f"unit{u}_gate"] = model.get_layer(f"unit{u}_se_gate").output
         outputs[f"unit{u}_out"] = model.get_layer(f"unit{u}_out").output
     return keras.Model(model.input, outputs, name="easter2_inspector")
-
-
-def weights_path(path: str | os.PathLike | None = None) -> Path:
-    """The weights file to use: ``path``, else $HTR_WEIGHTS, else the shipped one."""
-    if path:
-        return Path(path)
-    env = os.environ.get("HTR_WEIGHTS")
-    return Path(env) if env else DEFAULT_WEIGHTS
 
 
 def load_model(path: str | os.PathLike | None = None) -> keras.Model:

@@ -1,0 +1,19 @@
+"""Where Easter2's weights live: a light module (no Keras import), so that
+asking whether weights exist never loads TensorFlow."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+#: Where the shipped weights live, and their documented file name.
+MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+DEFAULT_WEIGHTS = MODELS_DIR / "easter2.weights.h5"
+
+
+def weights_path(path: str | os.PathLike | None = None) -> Path:
+    """The weights file to use: ``path``, else $HTR_WEIGHTS, else the shipped one."""
+    if path:
+        return Path(path)
+    env = os.environ.get("HTR_WEIGHTS")
+    return Path(env) if env else DEFAULT_WEIGHTS
