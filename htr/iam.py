@@ -371,6 +371,8 @@ class IAM:
             form = self.form_image(line.form)
         except ImageError as exc:
             raise IAMError(str(exc)) from exc
+        except IAMError as exc:  # name the line that was asked for, not only its form
+            raise IAMError(f"{line_id}: no line image under {self.root / 'lines'}, and {exc}") from None
         b = line.box
         h, w = form.shape
         x0, y0, x1, y1 = max(0, b.x), max(0, b.y), min(w, b.x + b.w), min(h, b.y + b.h)
