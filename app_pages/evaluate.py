@@ -49,7 +49,11 @@ if not available:
     st.stop()
 
 c1, c2 = st.columns(2)
-n = c1.slider("Lines", 1, len(items), min(20, len(items)), key="ev_n")
+if len(items) > 1:
+    n = c1.slider("Lines", 1, len(items), min(20, len(items)), key="ev_n")
+else:  # a slider needs two ends
+    n = 1
+    c1.write("1 line")
 chosen = c2.multiselect("Readers", available, default=available,
                         format_func=resources.engine_title, key="ev_engines")
 

@@ -41,7 +41,10 @@ def engine_readings(image: widgets.InputImage, truth: str, key: str) -> None:
 
 
 if iam is None:
-    st.info(f"No IAM database is configured here: {reason}.")
+    if reason.startswith("IAM_DIR"):
+        st.info(f"No IAM database is configured here: {reason}.")
+    else:
+        st.error(f"The IAM folder could not be read: {reason}")
     st.markdown(resources.IAM_HELP)
     st.subheader("Meanwhile: the example lines shipped with the app")
     examples = [e for e in resources.examples() if e.kind == "line"]

@@ -11,6 +11,7 @@ uploads. AppTest runs the scripts in this process, so the app's
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import numpy as np
@@ -405,3 +406,43 @@ def test_presentation_mode_enlarges_type_and_reduces_controls(easter2):
     at.sidebar.toggle[0].set_value(False)
     rerun(at)
     assert "Draw" in at.radio(key="rec_source").options
+
+
+# ---------------------------------------------------------------- an IAM-layout folder of our own
+
+
+@pytest.fixture
+def tiny_iam(tmp_path, monkeypatch, easter2):
+    """An IAM-layout folder built from OUR example lines (no IAM data): one form, one test line."""
+    import json
+    import shutil
+
+    rows = json.loads((EXAMPLES / "examples.json").read_text())
+    line = next(r for r in rows if r["file"] == "line-02.png")
+    root = tmp_path / "iam"
+    (root / "ascii").mkdir(parents=True)
+    (root / "lines" / "r99" / "r99-901").mkdir(parents=True)
+    (root / "splits" / "aachen").mkdir(parents=True)
+    shutil.copy(EXAMPLES / line["file"], root / "lines" / "r99" / "r99-901" / "r99-901-00.png")
+    w, h = Image.open(EXAMPLES / line["file"]).size
+    (root / "ascii" / "forms.txt").write_text("r99-901 999 1 1 1 1 1 1\n")
+    (root / "ascii" / "lines.txt").write_text(
+        f"r99-901-00 ok 180 5 0 0 {w} {h} {line['text'].replace(' ', '|')}\n")
+    (root / "splits" / "aachen" / "test.lines.txt").write_text("r99-901-00\n")
+    (root / "splits" / "aachen" / "train.lines.txt").write_text("r99-901-00\n")
+    monkeypatch.setenv("IAM_DIR", str(root))
+    return line["text"]
+
+
+def test_iam_pages_on_a_one_line_iam_folder(tiny_iam):
+    at = open_page("iam")
+    assert [i.value for i in at.info] == [f"No scan of form r99-901 in {Path(os.environ['IAM_DIR']) / 'forms'}."]
+    assert at.selectbox(key="iam_line").value == "r99-901-00"
+    assert f"**True text:** {tiny_iam}" in texts(at)
+    at.switch_page(PAGES["evaluate"]).run()
+    assert not at.exception
+    assert not [s for s in at.slider if s.key == "ev_n"]  # one line: no slider to draw
+    at.multiselect(key="ev_engines").set_value(["easter2"])
+    at.button(key="ev_run").click()
+    rerun(at)
+    assert at.dataframe[0].value.iloc[0]["Lines"] == 1
