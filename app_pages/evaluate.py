@@ -146,5 +146,6 @@ for r in worst:
         widgets.show_image(gray, caption=f"{r['line']} — CER {100 * r['cer']:.1f} %")
     except HTRError as exc:
         st.error(str(exc))
-    st.html(f"<p><b>True:</b> {viz.diff_html([('equal', r['truth'], r['truth'])])}</p>"
-            f'<p><b>Read:</b> {viz.diff_html(char_diff(r["truth"], r["read"]))}</p>')
+    st.html(f'<p><b>True:</b></p><div class="htr-text">{viz.diff_html([("equal", r["truth"], r["truth"])])}</div>'
+            f'<p><b>Read by {resources.engine_title(r["engine"])}:</b></p>'
+            f'<div class="htr-text">{viz.diff_html(char_diff(r["truth"], r["read"])) or "&nbsp;"}</div>')
