@@ -211,7 +211,7 @@ _RUNTIMES_LOCK = threading.Lock()
 
 def _shared_runtime(weights, precision):
     from htr.model import load_model, weights_path
-    from htr.runtime import FastEaster2, default_dtype
+    from htr.runtime import FastEaster2, configure_threads, default_dtype
 
     p = weights_path(weights)
     dtype = precision or default_dtype()
@@ -221,6 +221,7 @@ def _shared_runtime(weights, precision):
         key = (str(p), None, dtype)
     with _RUNTIMES_LOCK:
         if key not in _RUNTIMES:
+            configure_threads()  # $HTR_INTRA_THREADS / $HTR_INTER_THREADS, if set
             model = load_model(weights)  # raises EngineUnavailable with the reason
             _RUNTIMES[key] = (model, FastEaster2(model, dtype))
         return _RUNTIMES[key]
