@@ -22,23 +22,22 @@ Then broken IAM folders (CLI ``iam`` and the IAM page) and broken engines: no
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
 import os
 import re
 import shutil
 import stat
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from htr.metrics import cer
-from tests.badinputs import BASE_TEXT, BY_NAME, CASES, base_line, build_corpus
+from tests.badinputs import BASE_TEXT, CASES, base_line, build_corpus
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -416,6 +415,11 @@ def test_cli_without_tesseract_binary(run_cli, corpus, tmp_path):
     assert proc.stderr.splitlines() == ["error: tesseract: tesseract binary not found: install tesseract-ocr"]
 
 
+needs_easyocr = pytest.mark.skipif(importlib.util.find_spec("easyocr") is None,
+                                   reason="easyocr not installed (pip install -r requirements.txt)")
+
+
+@needs_easyocr
 def test_cli_without_easyocr_weights(run_cli, corpus, tmp_path):
     empty = tmp_path / "no weights"
     empty.mkdir()
@@ -457,6 +461,7 @@ def fresh_engines():
     _clear_caches()
 
 
+@needs_easyocr
 def test_compare_page_skips_missing_engines_and_easter2_still_reads(app_env, fresh_engines, monkeypatch, tmp_path,
                                                                       corpus):
     empty = tmp_path / "no weights"

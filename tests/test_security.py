@@ -120,7 +120,7 @@ def test_no_eval_exec_unpickling_or_shell_in_the_project():
 
 def test_the_scan_catches_what_it_looks_for(tmp_path):
     """The scanner itself: each forbidden pattern in a sample file is reported."""
-    sample = ROOT / "tests" / "_security_sample_tmp.py"
+    sample = tmp_path / "sample.py"
     code = (
         "import os, pickle, subprocess, numpy as np, keras, torch, tarfile\n"
         "eval('1')\nexec('x=1')\nos.system('ls')\npickle.load(open('f','rb'))\n"
