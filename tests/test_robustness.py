@@ -31,6 +31,7 @@ import stat
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import streamlit as st
 from PIL import Image
@@ -499,3 +500,33 @@ def test_compare_page_stops_a_hanging_tesseract_and_the_others_answer(app_env, f
     # the page is still usable: the next image is read by the engines that answer
     upload(at, "cmp_upload", "again.png", corpus["bilevel"].read_bytes())
     assert readings(at)
+
+
+# ---------------------------------------------------------------- a very large image
+
+
+def test_a_page_just_under_the_pixel_limit_is_read_without_hanging(app_env, tmp_path):
+    """59 Mpx (the limit is 60): read as a page, line by line, in bounded time and memory."""
+    from htr.images import MAX_PIXELS
+
+    base = base_line()
+    h, w = 7400, 8000
+    assert h * w <= MAX_PIXELS
+    page = np.full((h, w), 255, np.uint8)
+    for i in range(40):
+        for x in range(0, w - 400, 400):
+            page[100 + 180 * i : 164 + 180 * i, x : x + 400] = base
+    path = tmp_path / "big page.png"
+    Image.fromarray(page).save(path)
+    assert path.stat().st_size < 20 * 2**20  # under the upload limit: it reaches the reader
+    at = open_page("app_pages/recognize.py")
+    at.radio(key="rec_source").set_value("Upload")
+    _check(at.run())
+    t0 = time.perf_counter()
+    upload(at, "rec_upload", path.name, path.read_bytes())
+    seconds = time.perf_counter() - t0
+    assert not at.error, [e.value for e in at.error]
+    assert at.radio(key="rec_layout").value.startswith("a page")
+    found = [c.value for c in at.caption if "text lines found" in c.value]
+    assert found and int(found[0].split()[0]) == 40, found
+    assert seconds < 120, f"{seconds:.0f} s"
