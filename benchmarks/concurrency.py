@@ -98,14 +98,14 @@ class Sampler(threading.Thread):
             time.sleep(0.2)
 
 
-def expected_texts(paths: list[Path]) -> dict[str, str]:
-    """What the CLI (a separate process) reads on each image."""
+def expected_texts(paths: list[Path]) -> dict[str, dict]:
+    """What the CLI (a separate process) reads on each image, and its recognition time."""
     proc = subprocess.run([PYTHON, "-m", "htr", "recognize", "--engine", "easter2", "--layout", "line", "--json",
                            *map(str, paths)], cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
     if proc.returncode != 0:
         raise SystemExit(f"CLI failed: {proc.stderr}")
-    return {r["image"]: r["text"] for r in map(json.loads, proc.stdout.splitlines())}
+    return {r["image"]: r for r in map(json.loads, proc.stdout.splitlines())}
 
 
 def norm(text: str) -> str:
@@ -222,7 +222,9 @@ def main(argv=None) -> int:
         img.save(b)
         round2.append(b)
     t = time.perf_counter()
-    expected = {Path(k).name: v for k, v in expected_texts(round1 + round2).items()}
+    cli = {Path(k).name: v for k, v in expected_texts(round1 + round2).items()}
+    expected = {k: v["text"] for k, v in cli.items()}
+    model_s = statistics.median(v["seconds"] for v in cli.values())
     print(f"expected texts from the CLI in {time.perf_counter() - t:.1f} s", flush=True)
 
     port = free_port()
@@ -282,7 +284,7 @@ def main(argv=None) -> int:
         loads = [x for x in loadlog.read_text().splitlines() if x]
         report = {"n": n, "rss_idle": rss_idle, "rss_open": rss_open, "rss_peak": sampler.peak,
                   "open_s": open_s, "rounds": rounds, "loads": len(loads),
-                  "load_start": load_start}
+                  "load_start": load_start, "model_s": model_s}
     finally:
         for d in drivers:
             try:
@@ -337,6 +339,9 @@ def write_report(out: Path, rep: dict, traceback_in_log: bool) -> None:
         "",
         f"- Opening the Recognize page in all {n} browsers at once (the first run loads the model): "
         f"{rep['open_s']:.1f} s.",
+        f"- Easter2 alone reads one of these lines in {1000 * rep['model_s']:.0f} ms (median, CLI, same "
+        "machine): nearly all of the server's CPU time per session is Streamlit's page work "
+        "(script reruns, figures, images), not the model.",
         f"- Easter2 model loads in the server process: **{rep['loads']}** (logged by a wrapper around "
         "`htr.model.load_model`).",
         f"- Server resident memory: {rep['rss_idle']:.0f} MiB idle → {rep['rss_open']:.0f} MiB with the "
