@@ -133,7 +133,9 @@ def upload_name(at: AppTest, key: str, path: Path) -> str:
     then sent under ``<name>.png`` so that the reader's own check is exercised.
     """
     allowed = at.file_uploader(key=key).allowed_type
-    return path.name if path.suffix.lower() in allowed else path.name + ".png"
+    if not allowed or path.suffix.lower() in allowed:  # no type= list: every name reaches the reader
+        return path.name
+    return path.name + ".png"
 
 
 # ---------------------------------------------------------------- CLI
