@@ -30,10 +30,8 @@ ENGINE_TITLES = {"easter2": "Easter2 (ours)", "easyocr": "EasyOCR", "tesseract":
 
 def engine_names() -> tuple[str, ...]:
     """Names of every engine the library knows, ours first."""
-    try:
-        from htr.engines import ENGINE_NAMES
-    except ImportError:  # registry not there yet: nothing to run
-        return ("easter2", "easyocr", "tesseract")
+    from htr.engines import ENGINE_NAMES
+
     return tuple(ENGINE_NAMES)
 
 
@@ -45,19 +43,19 @@ def engine_title(name: str) -> str:
 # engines
 
 
-@st.cache_resource(show_spinner=False)
 def get_engine(name: str, decoder: str = "greedy"):
     """The engine ``name``, built once per process (its model loads lazily).
 
-    ``decoder`` ("greedy" or "beam") matters to Easter2 only; other engines
-    ignore it. Raises EngineUnavailable when the registry or engine is missing.
+    ``decoder`` ("greedy" or "beam") matters to Easter2 only; the others are
+    shared whatever decoder is asked for.
     """
-    try:
-        from htr.engines import get_engine as _get_engine
-    except ImportError as exc:
-        raise EngineUnavailable(f"{name}: engine registry not installed ({exc})") from exc
-    if name != "easter2":
-        decoder = "greedy"
+    return _engine(name, decoder if name == "easter2" else "greedy")
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(name: str, decoder: str):
+    from htr.engines import get_engine as _get_engine
+
     return _get_engine(name, decoder=decoder)
 
 

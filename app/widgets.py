@@ -12,8 +12,6 @@ from app import resources
 from app.state import presentation
 from htr.errors import HTRError
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "tif", "tiff", "bmp", "gif", "webp"]
-
 
 @dataclass(frozen=True)
 class InputImage:
@@ -27,12 +25,9 @@ class InputImage:
 
 
 def digest_of(gray: np.ndarray) -> str:
-    try:
-        from htr.images import image_hash
-    except ImportError:  # pragma: no cover - helper module not landed
-        import hashlib
+    """Content hash of an image: the key of every per-image cache."""
+    from htr.images import image_hash
 
-        return hashlib.sha1(gray.tobytes() + str(gray.shape).encode()).hexdigest()[:16]
     return image_hash(gray)
 
 
@@ -105,9 +100,10 @@ def _from_iam(key: str) -> InputImage | None:
 
 
 def _from_upload(key: str) -> InputImage | None:
+    # No type= filter: Streamlit would raise on an unlisted extension (a traceback, the
+    # uploader gone) where load_image explains what is wrong with the file instead.
     up = st.file_uploader(
         "Upload an image of handwriting (a line or a page)",
-        type=UPLOAD_TYPES,
         key=f"{key}_upload",
         help="PNG, JPEG, TIFF, BMP, GIF or WebP, up to "
         f"{st.get_option('server.maxUploadSize')} MB.",

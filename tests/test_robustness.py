@@ -270,8 +270,6 @@ def test_compare_page_every_upload(app_env, corpus):
             assert got[case.name] == got["png"], case.name
 
 
-@pytest.mark.xfail(strict=True, reason="bugs.md: the uploader's type= list makes Streamlit raise "
-                   "StreamlitAPIException (a traceback, page gone) for an unlisted extension")
 def test_upload_with_an_unlisted_extension_gets_a_message_not_an_exception(app_env, corpus):
     at = open_page("app_pages/recognize.py")
     at.radio(key="rec_source").set_value("Upload")
