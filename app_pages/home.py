@@ -8,20 +8,27 @@ from app.state import presentation
 st.title("Reading handwriting with a neural network")
 
 st.markdown(
-    """
-This app shows how a computer reads handwriting. **Easter2**, a small neural
-network that looks at a line of writing as a sequence of narrow columns, is
-compared with two well-known readers, **EasyOCR** and **Tesseract**.
-
-| Page | What you can do |
-|---|---|
-| :material/edit_note: **Recognize** | Upload, draw or photograph handwriting and read it; see how sure the model is of each letter. |
-| :material/compare: **Compare engines** | The same image through all three readers: text, time, and errors against the true text. |
-| :material/menu_book: **IAM browser** | Browse the IAM database of handwritten English (where it is installed). |
-| :material/biotech: **Inside the model** | What the network sees: probabilities per column, where each letter sits, which features fire. |
-| :material/analytics: **Evaluate** | Error rates of every reader over many lines, and the hardest lines. |
-"""
+    "This app shows how a computer reads handwriting. **Easter2**, a small neural network "
+    "that looks at a line of writing as a sequence of narrow columns, is compared with two "
+    "well-known readers, **EasyOCR** and **Tesseract**."
 )
+
+PAGES = [
+    ("app_pages/recognize.py", "Recognize", ":material/edit_note:",
+     "Upload, draw or photograph handwriting and read it; see how sure the model is of each letter."),
+    ("app_pages/compare.py", "Compare engines", ":material/compare:",
+     "The same image through all three readers: text, time, and errors against the true text."),
+    ("app_pages/iam_browser.py", "IAM browser", ":material/menu_book:",
+     "Browse the IAM database of handwritten English (where it is installed)."),
+    ("app_pages/inside.py", "Inside the model", ":material/biotech:",
+     "What the network sees: probabilities per column, where each letter sits, which features fire."),
+    ("app_pages/evaluate.py", "Evaluate", ":material/analytics:",
+     "Error rates of every reader over many lines, and the hardest lines."),
+]
+for path, label, icon, what in PAGES:
+    link, text = st.columns([1, 3], vertical_alignment="center")
+    link.page_link(path, label=f"**{label}**", icon=icon)
+    text.write(what)
 
 if not presentation():
     st.caption(

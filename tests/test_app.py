@@ -143,6 +143,8 @@ def test_home_lists_every_engine_with_a_reason_and_the_device(easter2):
     assert "CPU" in page or "GPU" in page
     assert "IAM_DIR is not set" in page
     assert "Model loaded" in page
+    links = [l.label for l in at.get("page_link")]
+    assert len(links) == 5 and links[0] == "**Recognize**"
 
 
 def test_home_without_weights_says_why(monkeypatch, tmp_path, easter2):
