@@ -8,8 +8,8 @@
 * Models load from safe formats: the shipped weights are Keras ``.weights.h5``
   (HDF5 arrays, no code); ``keras.saving.load_model`` only with
   ``safe_mode=True``; unsafe deserialization is never switched on.
-* ``.streamlit/config.toml`` binds to localhost, limits uploads, and keeps
-  Streamlit's XSRF and CORS protection on.
+* ``.streamlit/config.toml`` binds to localhost, limits uploads, keeps
+  Streamlit's XSRF and CORS protection on, and shows visitors no tracebacks.
 
 IAM credentials never reaching disk, output or logs is tested end to end in
 tests/test_fetch.py (a unique password searched for in every file written and
@@ -159,6 +159,9 @@ def test_streamlit_binds_to_localhost_and_limits_uploads():
     assert isinstance(limit, int) and 1 <= limit <= 50, limit  # MB; Streamlit's default is 200
     assert server.get("enableXsrfProtection", True) is True
     assert server.get("enableCORS", True) is True
+    # a bug a page did not catch shows visitors no traceback (file paths, code): only its type
+    details = config.get("client", {}).get("showErrorDetails", "full")
+    assert details in ("type", "none", False), details
     # the app checks the same limit itself and says why (see tests/test_app.py for the message)
     assert "server.maxUploadSize" in (ROOT / "app" / "widgets.py").read_text(encoding="utf-8")
 
