@@ -218,7 +218,6 @@ class FastEaster2:
         tf = self.tf
         cd = self.dtype
         f32 = tf.float32
-        b = tf.shape(x)[0]
         t_in = tf.shape(x)[1]
         if mode == "true":
             lengths = tf.cast(aux, tf.int32)
@@ -229,7 +228,9 @@ class FastEaster2:
             pad = None
         else:
             mask2 = mask4 = None
-            pad = tf.zeros([b, HEIGHT], f32)  # padded input columns are blank paper: zeros
+            # padded input columns are blank paper: zeros; (1, C) so that the pad state stays a
+            # constant (folded when the graph is built) until the first SE gate makes it per line
+            pad = tf.zeros([1, HEIGHT], f32)
         h = tf.cast(x, cd)[:, None]
         for c, m in zip(self.stem, (mask2, mask4)):
             h, pad = self._conv(h, pad, c, True, m)
