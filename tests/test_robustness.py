@@ -261,9 +261,7 @@ def test_compare_page_every_upload(app_env, corpus):
     at = open_page("app_pages/compare.py")
     at.radio(key="cmp_source").set_value("Upload")
     _check(at.run())
-    # Left out here: the 40,000-px line and the 3-px strip, which EasyOCR takes 90 s and 19 s
-    # to read on 2 cores (see /work/notes/bugs.md); the Recognize test above covers them.
-    got = _every_upload(at, "cmp_upload", corpus, skip=("wide_40000", "strip_3px"))
+    got = _every_upload(at, "cmp_upload", corpus)
     # Easter2 is the first column: the odd variants read like the original there too
     for case in READ:
         if case.same_as_base:
