@@ -39,6 +39,10 @@ class Prepared:
     sx: float
     sy: float
     orig_shape: tuple[int, int]
+    #: Where the framed line's top-left corner lies in the original image
+    #: (negative where a margin was added beyond the image's edge).
+    x_off: float = 0.0
+    y_off: float = 0.0
 
     @property
     def width(self) -> int:
@@ -57,20 +61,39 @@ class Prepared:
     def step_to_column(self, t) -> np.ndarray:
         """Original-image column at the centre of time step(s) ``t``."""
         t = np.asarray(t, dtype=np.float64)
-        return np.clip((t * STRIDE + STRIDE / 2) / self.sx, 0, self.orig_shape[1])
+        return np.clip(self.x_off + (t * STRIDE + STRIDE / 2) / self.sx, 0, self.orig_shape[1])
 
     def step_edges_to_columns(self, start, end) -> tuple[np.ndarray, np.ndarray]:
         """Original-image column span [left, right) of time steps start..end (inclusive)."""
         start = np.asarray(start, dtype=np.float64)
         end = np.asarray(end, dtype=np.float64)
-        left = np.clip(start * STRIDE / self.sx, 0, self.orig_shape[1])
-        right = np.clip((end + 1) * STRIDE / self.sx, 0, self.orig_shape[1])
+        left = np.clip(self.x_off + start * STRIDE / self.sx, 0, self.orig_shape[1])
+        right = np.clip(self.x_off + (end + 1) * STRIDE / self.sx, 0, self.orig_shape[1])
         return left, right
 
     def column_to_step(self, col) -> np.ndarray:
         """Time step that sees original column(s) ``col``."""
         col = np.asarray(col, dtype=np.float64)
-        return np.clip(np.floor(col * self.sx / STRIDE), 0, self.steps - 1).astype(int)
+        return np.clip(np.floor((col - self.x_off) * self.sx / STRIDE), 0, self.steps - 1).astype(int)
+
+    def to_image(self, values: np.ndarray) -> np.ndarray:
+        """Place a map over the input's content, shape (80, content), on the original image (H, W).
+
+        Used to draw e.g. a saliency map over the line as the user gave it.
+        """
+        h, w = self.orig_shape
+        fw = max(1, int(round(self.content / self.sx)))
+        fh = max(1, int(round(HEIGHT / self.sy)))
+        img = Image.fromarray(np.asarray(values, np.float32), mode="F").resize((fw, fh), Image.Resampling.BILINEAR)
+        framed = np.asarray(img)
+        out = np.zeros((h, w), np.float32)
+        x0, y0 = int(round(self.x_off)), int(round(self.y_off))
+        sx0, sy0 = max(0, -x0), max(0, -y0)
+        dx0, dy0 = max(0, x0), max(0, y0)
+        cw, ch = min(fw - sx0, w - dx0), min(fh - sy0, h - dy0)
+        if cw > 0 and ch > 0:
+            out[dy0 : dy0 + ch, dx0 : dx0 + cw] = framed[sy0 : sy0 + ch, sx0 : sx0 + cw]
+        return out
 
     def image(self) -> np.ndarray:
         """The model input back as an 8-bit image (80, width), ink dark."""
@@ -95,15 +118,59 @@ def normalize_ink(gray: np.ndarray) -> np.ndarray:
     return np.clip((paper - g) / span, 0.0, 1.0)
 
 
-def prepare_line(gray: np.ndarray, width: int | None = WIDTH) -> Prepared:
+#: Margins around the ink after framing, as fractions of the ink's height
+#: (about what the synthetic training lines and IAM's crops have).
+FRAME_V, FRAME_H = 0.05, 0.1
+
+
+def ink_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
+    """(left, top, right, bottom) of the ink, or None for a blank image.
+
+    A row counts when at least 0.2 % of its pixels are ink, so scanner specks in
+    a margin don't hold the box open; any inked column counts.
+    """
+    ink = normalize_ink(gray) > 0.35
+    rows = np.nonzero(ink.sum(axis=1) >= max(1, int(0.002 * gray.shape[1])))[0]
+    cols = np.nonzero(ink.any(axis=0))[0]
+    if len(rows) == 0 or len(cols) == 0:
+        return None
+    return int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1
+
+
+def frame_line(gray: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """Crop a line to its ink and give it even paper margins.
+
+    Uploads and photos come with any amount of white around the writing, and
+    at height 80 a wide margin shrinks the letters the model reads (a 32-pixel
+    border cost 6 CER points on the real IAM lines). Returns the framed image
+    and where its top-left corner lies in ``gray`` (negative: margin added).
+    """
+    box = ink_box(gray)
+    if box is None:
+        return gray, 0, 0
+    x0, y0, x1, y1 = box
+    ih = y1 - y0
+    py, px = int(round(FRAME_V * ih)), int(round(FRAME_H * ih))
+    paper = int(np.percentile(gray, 90))
+    framed = np.pad(gray[y0:y1, x0:x1], ((py, py), (px, px)), constant_values=paper)
+    return framed, x0 - px, y0 - py
+
+
+def prepare_line(gray: np.ndarray, width: int | None = WIDTH, frame: bool = True) -> Prepared:
     """Turn a gray line image (H, W) uint8, ink dark, into the model input.
 
     ``width=2000`` (default) pads to Easter2's fixed layout, squeezing lines
     that would be wider; ``width=None`` keeps the line's true width (rounded
-    up to a multiple of the stride).
+    up to a multiple of the stride). ``frame`` first crops the line to its ink
+    with even margins (:func:`frame_line`); the mapping back to columns of
+    ``gray`` accounts for it.
     """
     if gray.ndim != 2 or gray.shape[0] < 1 or gray.shape[1] < 1:
         raise ValueError(f"expected a 2-D gray image, got shape {gray.shape}")
+    orig_shape = gray.shape
+    x_off = y_off = 0
+    if frame:
+        gray, x_off, y_off = frame_line(gray)
     h, w = gray.shape
     sy = HEIGHT / h
     new_w = max(1, int(round(w * sy)))
@@ -115,12 +182,12 @@ def prepare_line(gray: np.ndarray, width: int | None = WIDTH) -> Prepared:
     total = width if width is not None else -(-new_w // STRIDE) * STRIDE
     x = np.zeros((total, HEIGHT), dtype=np.float32)
     x[:new_w] = ink.T
-    return Prepared(x=x, content=new_w, sx=sx, sy=sy, orig_shape=(h, w))
+    return Prepared(x=x, content=new_w, sx=sx, sy=sy, orig_shape=orig_shape, x_off=x_off, y_off=y_off)
 
 
-def prepare_batch(grays, width: int | None = WIDTH) -> tuple[np.ndarray, list[Prepared]]:
+def prepare_batch(grays, width: int | None = WIDTH, frame: bool = True) -> tuple[np.ndarray, list[Prepared]]:
     """Prepare several lines and stack them, padding to the widest."""
-    preps = [prepare_line(g, width) for g in grays]
+    preps = [prepare_line(g, width, frame) for g in grays]
     total = max(p.width for p in preps)
     batch = np.zeros((len(preps), total, HEIGHT), dtype=np.float32)
     for i, p in enumerate(preps):

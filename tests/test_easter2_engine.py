@@ -86,7 +86,7 @@ def test_analyze_shapes(engine):
     prep = ana.prepared
     assert prep.x.shape == (2000, 80)
     n = prep.content_steps
-    assert n == -(-1200 // 4)  # 900 columns at height 60 -> 1200 at height 80
+    assert n == -(-prep.content // 4)  # the framed line's columns, 4 per step
     assert ana.probs.shape == (n, NUM_CLASSES)
     assert np.allclose(ana.probs.sum(axis=1), 1.0, atol=1e-5)
     assert len(ana.gates) == 3 and len(ana.activations) == 3

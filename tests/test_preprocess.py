@@ -9,7 +9,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from htr.preprocess import HEIGHT, STRIDE, WIDTH, Prepared, normalize_ink, prepare_batch, prepare_line
+import functools
+
+from htr import preprocess
+from htr.preprocess import HEIGHT, STRIDE, WIDTH, Prepared, frame_line, ink_box, normalize_ink
+
+# The geometry tests below check scaling, padding and the step/column mapping
+# on their own; framing (crop to ink + margins) is tested at the end.
+prepare_line = functools.partial(preprocess.prepare_line, frame=False)
+
+
+def prepare_batch(grays, width=WIDTH):
+    return preprocess.prepare_batch(grays, width, frame=False)
 
 
 def page(h: int, w: int, paper: int = 255) -> np.ndarray:
@@ -214,3 +225,49 @@ def test_real_iam_lines_map_ink_back_to_their_columns(iam_dir):
             col = int(np.searchsorted(cols / cols[-1], q))
             step = int(np.searchsorted(steps / steps[-1], q))
             assert abs(int(prep.column_to_step(col)) - step) <= 1, (f.name, q)
+
+
+# ---------------------------------------------------------------- framing
+
+
+def test_ink_box_and_frame_give_even_margins():
+    g = np.full((200, 900), 235, np.uint8)
+    g[60:120, 100:700] = 20  # the writing
+    assert ink_box(g) == (100, 60, 700, 120)
+    framed, x0, y0 = frame_line(g)
+    # 5 % of the ink height above and below, 10 % left and right
+    assert framed.shape == (60 + 2 * 3, 600 + 2 * 6)
+    assert (x0, y0) == (100 - 6, 60 - 3)
+    assert frame_line(np.full((50, 50), 240, np.uint8))[1:] == (0, 0)  # blank: unchanged
+
+
+def test_a_wide_margin_does_not_change_the_input():
+    g = np.full((100, 700), 240, np.uint8)
+    g[20:80, 50:650:7] = 10
+    padded = np.pad(g, 64, constant_values=240)
+    a, b = preprocess.prepare_line(g), preprocess.prepare_line(padded)
+    assert a.content == b.content
+    np.testing.assert_allclose(a.x, b.x, atol=1e-6)
+
+
+@pytest.mark.parametrize("margin", [0, 40])
+def test_framed_columns_map_back_to_the_original_image(margin):
+    g = np.full((100, 1000), 240, np.uint8)
+    g[30:70, 100:900] = 200  # faint body of the line
+    g[25:75, 500:504] = 0  # a dark bar at column 500-503
+    g = np.pad(g, margin, constant_values=240)
+    prep = preprocess.prepare_line(g, width=None)
+    bar_step = int(np.argmax(prep.x.sum(axis=1))) // STRIDE
+    col = float(prep.step_to_column(bar_step))
+    assert abs(col - (502 + margin)) <= STRIDE / prep.sx + 1
+    assert int(prep.column_to_step(502 + margin)) == bar_step
+
+
+def test_to_image_places_a_map_over_the_ink():
+    g = np.full((120, 800), 240, np.uint8)
+    g[40:80, 200:600] = 0
+    prep = preprocess.prepare_line(g, width=None)
+    out = prep.to_image(np.ones((HEIGHT, prep.content), np.float32))
+    assert out.shape == g.shape
+    assert out[60, 400] == pytest.approx(1.0)
+    assert out[5, 400] == 0 and out[60, 50] == 0  # far margins stay empty

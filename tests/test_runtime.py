@@ -63,7 +63,7 @@ def test_truncated_layout_equals_the_full_layout(model, fast):
     from htr.runtime import compute_width
 
     for w, seed in ((300, 1), (700, 2), (1200, 3)):
-        prep = prepare_line(synthetic_line(w, 80, seed=seed), WIDTH)
+        prep = prepare_line(synthetic_line(w, 80, seed=seed), WIDTH, frame=False)
         n = prep.content_steps
         ref = keras_probs(model, prep.x)[:n]
         cw = compute_width(prep.content, "layout")

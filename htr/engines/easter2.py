@@ -194,12 +194,7 @@ class Easter2Engine(Engine):
             probs = model(x, training=False)
             target = tf.reduce_sum(tf.math.log(probs[0, step_start : step_end + 1, char_index] + 1e-9))
         grad = np.abs(tape.gradient(target, x).numpy()[0])  # (W, 80)
-        sal = grad[: prep.content].T  # (80, content)
-        from PIL import Image
-
-        h, w = prep.orig_shape
-        img = Image.fromarray(sal.astype(np.float32), mode="F").resize((w, h), Image.Resampling.BILINEAR)
-        out = np.asarray(img)
+        out = prep.to_image(grad[: prep.content].T)  # (80, content) → the image as given
         return out / out.max() if out.max() > 0 else out
 
 
