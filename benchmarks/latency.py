@@ -7,10 +7,10 @@ CER ``model_cer.md`` / ``inference_cer.md`` report):
 
 1. each engine's loading time (engine built + ``warm_up``), apart;
 2. per-line latency of each engine at batch 1 (``recognize(line)``, wall
-   clock around the call: preprocessing, model and decoding), the engines
-   taking turns line by line so they share the machine's load; each line is
-   read ``--repeats`` times and its fastest time kept (the machine is shared:
-   the minimum is the least disturbed), then median and p90 over lines;
+   clock around the call: preprocessing, model and decoding): each engine
+   reads all lines, then the next engine, and the round is repeated
+   ``--repeats`` times; each line keeps its fastest time (the machine is
+   shared: the minimum is the least disturbed), then median and p90 over lines;
    CER of each engine on these lines;
 3. Easter2 inference paths side by side (the Keras ``predict_on_batch`` of
    the full 2000-column layout it started with, and the fast runtime in
@@ -49,6 +49,21 @@ def loadavg() -> str:
         return " / ".join(f"{x:.2f}" for x in os.getloadavg())
     except OSError:
         return "n/a"
+
+
+def code_state() -> str:
+    """The commit measured, and which library files differed from it (others work in this tree)."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "htr"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=10).stdout.split("\n")
+    except (OSError, subprocess.SubprocessError):
+        return "code: unknown (no git)"
+    changed = sorted(line[3:] for line in dirty if line.strip())
+    return f"code: commit {head}" + (f" plus uncommitted changes to {', '.join(changed)}" if changed else "")
 
 
 def cpu_name() -> str:
@@ -180,20 +195,20 @@ def main() -> int:
         paths[f"easter2 ({other})"] = e_other.recognize
         paths["easter2 (true width)"] = e_true.recognize
         paths["easter2 (Keras predict, 2000 cols)"] = keras_reference
-    times = {p: [] for p in paths}
-    hyps = {p: [] for p in paths}
-    for k, g in enumerate(images):
+    # Each path reads every line in turn, and the round is repeated: interleaving engines
+    # line by line would let one engine's idle-spinning worker threads (torch's OpenMP,
+    # TensorFlow's Eigen pool) slow the next engine's call; repeating rounds still spreads
+    # the machine's load drift over all of them. A line's time is its fastest round.
+    times = {p: [float("inf")] * len(images) for p in paths}
+    hyps = {p: [""] * len(images) for p in paths}
+    for rnd in range(args.repeats):
         for p, fn in paths.items():
-            out = {}
-
-            def call():
-                out["r"] = fn(g)
-
-            times[p].append(best_of(call, args.repeats))
-            r = out["r"]
-            hyps[p].append(r if isinstance(r, str) else r.text)
-        print(f"line {k + 1}/{len(images)} " + "  ".join(f"{p}={times[p][-1] * 1e3:.0f}ms" for p in paths),
-              flush=True)
+            for k, g in enumerate(images):
+                t = time.perf_counter()
+                r = fn(g)
+                times[p][k] = min(times[p][k], time.perf_counter() - t)
+                hyps[p][k] = r if isinstance(r, str) else r.text
+            print(f"round {rnd + 1}: {p} median {np.median(times[p]) * 1e3:.1f} ms", flush=True)
     load_mid = loadavg()
     stats = {}
     for p in paths:
@@ -297,7 +312,8 @@ def main() -> int:
         f"**{engines['easter2']._runtime().dtype.name if 'easter2' in engines else 'n/a'}**. "
         f"Load average (1/5/15 min) at start {load_start}, after the per-line part {load_mid}, "
         f"at the end {load_end}: this 2-core machine is shared, so each line's time is the fastest of "
-        f"{args.repeats} reads.",
+        f"{args.repeats} rounds (each engine reads all lines per round, engines one after another). "
+        f"{code_state()}.",
         "",
         f"## Per line, batch 1 ({len(ids)} real IAM e06 lines, ink {np.median([prepare_line(g, None).content for g in images]):.0f} "
         "columns median at height 80)",

@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.latency import cpu_name, loadavg  # noqa: E402
+from benchmarks.latency import code_state, cpu_name, loadavg  # noqa: E402
 
 
 def best(fn, repeats: int):
@@ -112,7 +112,7 @@ def main() -> int:
         "",
         f"Command `python benchmarks/page.py` (repeats {args.repeats}, fastest kept); {started}; "
         f"{cpu_name()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}. "
-        f"Load average (1/5/15 min) at start {load_start}, at the end {load_end}.",
+        f"Load average (1/5/15 min) at start {load_start}, at the end {load_end}. {code_state()}.",
         "",
         "Each IAM form scan (2479×3542 px): PNG decoded, lines segmented, every line prepared, "
         "batched by width and read, greedy decoding. **page s** = segmentation + all lines "
