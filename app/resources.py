@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from app.state import weights_choice
 from htr.errors import EngineFailed, EngineUnavailable, HTRError
+from htr.weights import DEFAULT_WEIGHTS, MODELS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES_DIR = ROOT / "examples"
@@ -43,29 +45,41 @@ def engine_title(name: str) -> str:
 # engines
 
 
-def get_engine(name: str, decoder: str = "greedy"):
+def get_engine(name: str, decoder: str = "greedy", weights: str | None = None):
     """The engine ``name``, built once per process (its model loads lazily).
 
-    ``decoder`` ("greedy" or "beam") matters to Easter2 only; the others are
-    shared whatever decoder is asked for.
+    ``decoder`` ("greedy" or "beam") and ``weights`` (a file; default: this
+    session's choice, else the shipped weights) matter to Easter2 only; the
+    other engines are shared whatever is asked for.
     """
-    return _engine(name, decoder if name == "easter2" else "greedy")
+    if name != "easter2":
+        return _engine(name, "greedy", "")
+    return _engine(name, decoder, weights_choice() if weights is None else weights)
 
 
 @st.cache_resource(show_spinner=False)
-def _engine(name: str, decoder: str):
+def _engine(name: str, decoder: str, weights: str):
     from htr.engines import get_engine as _get_engine
 
-    return _get_engine(name, decoder=decoder)
+    return _get_engine(name, decoder=decoder, weights=weights or None)
+
+
+def weights_files() -> list[str]:
+    """Easter2 weights files the app offers: every ``*.weights.h5`` under models/."""
+    return sorted(str(p) for p in MODELS_DIR.glob("*.weights.h5"))
+
+
+def availability() -> dict[str, tuple[bool, str]]:
+    """For each engine: can it run here, and why not (or its version)."""
+    return _availability(weights_choice())
 
 
 @st.cache_resource(show_spinner=False, ttl=600)
-def availability() -> dict[str, tuple[bool, str]]:
-    """For each engine: can it run here, and why not (or its version)."""
+def _availability(weights: str) -> dict[str, tuple[bool, str]]:
     result = {}
     for name in engine_names():
         try:
-            result[name] = tuple(get_engine(name).availability())
+            result[name] = tuple(get_engine(name, weights=weights).availability())
         except HTRError as exc:
             result[name] = (False, str(exc))
         except Exception as exc:  # a broken optional dependency must not take the app down
@@ -77,11 +91,15 @@ def available_engines() -> list[str]:
     return [n for n, (ok, _) in availability().items() if ok]
 
 
-@st.cache_resource(show_spinner="Loading the Easter2 model…")
 def warm_easter2(decoder: str = "greedy") -> float:
     """Load Easter2's weights and run it once, once per process; returns the seconds."""
+    return _warm_easter2(decoder, weights_choice())
+
+
+@st.cache_resource(show_spinner="Loading the Easter2 model…")
+def _warm_easter2(decoder: str, weights: str) -> float:
     t0 = time.perf_counter()
-    get_engine("easter2", decoder).warm_up()
+    get_engine("easter2", decoder, weights).warm_up()
     return time.perf_counter() - t0
 
 
@@ -122,8 +140,13 @@ def _workers():
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="htr-engine")
 
 
-@st.cache_data(max_entries=256, show_spinner=False)
 def recognize(name: str, digest: str, layout: str, _gray: np.ndarray, decoder: str = "greedy"):
+    """``name`` reads the image whose content hash is ``digest`` (with this session's weights)."""
+    return _recognize(name, digest, layout, _gray, decoder, weights_choice() if name == "easter2" else "")
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _recognize(name: str, digest: str, layout: str, _gray: np.ndarray, decoder: str, weights: str):
     """``name`` reads the image whose content hash is ``digest``.
 
     Raises EngineUnavailable / EngineFailed (exceptions are not cached); an
@@ -132,9 +155,9 @@ def recognize(name: str, digest: str, layout: str, _gray: np.ndarray, decoder: s
     """
     from concurrent.futures import TimeoutError as FutureTimeout
 
-    engine = get_engine(name, decoder)
+    engine = get_engine(name, decoder, weights)
     if name == "easter2":  # one-off setup (graph tracing) must not count as reading time
-        warm_easter2(decoder)
+        _warm_easter2(decoder, weights)
     future = _workers().submit(engine.recognize, _gray, layout=layout)
     try:
         return future.result(timeout=time_limit())
@@ -154,17 +177,26 @@ def try_recognize(name: str, digest: str, layout: str, gray: np.ndarray, decoder
         return None, f"{engine_title(name)} failed: {type(exc).__name__}: {exc}"
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
 def analyze(digest: str, _gray: np.ndarray):
     """Easter2's full analysis of a line (probabilities, gates, activations…)."""
-    return get_engine("easter2").analyze(_gray)
+    return _analyze(digest, _gray, weights_choice())
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=128, show_spinner=False)
+def _analyze(digest: str, _gray: np.ndarray, weights: str):
+    return get_engine("easter2", weights=weights).analyze(_gray)
+
+
 def saliency(digest: str, step_start: int, step_end: int, char_index: int,
              _gray: np.ndarray) -> np.ndarray:
     """Gradient saliency (H, W) of class ``char_index`` at steps start..end over the line."""
-    return get_engine("easter2").saliency(_gray, step_start, step_end, char_index)
+    return _saliency(digest, step_start, step_end, char_index, _gray, weights_choice())
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _saliency(digest: str, step_start: int, step_end: int, char_index: int,
+              _gray: np.ndarray, weights: str) -> np.ndarray:
+    return get_engine("easter2", weights=weights).saliency(_gray, step_start, step_end, char_index)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

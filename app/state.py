@@ -1,10 +1,11 @@
-"""Per-session state shared by all pages: presentation mode."""
+"""Per-session state shared by all pages: presentation mode, the Easter2 weights in use."""
 
 from __future__ import annotations
 
 import streamlit as st
 
 PRESENTATION_KEY = "presentation"
+WEIGHTS_KEY = "weights"
 
 # Large type and big images for a projector. Streamlit's own font sizes are in
 # rem, so raising the root size scales the whole page.
@@ -43,3 +44,8 @@ def sidebar_controls() -> None:
         "for a projector.",
     )
     st.html(_BASE_CSS + (_PRESENTATION_CSS if presentation() else ""))
+
+
+def weights_choice() -> str:
+    """The Easter2 weights file this session reads with ("" = the shipped default)."""
+    return str(st.session_state.get(WEIGHTS_KEY) or "")

@@ -3,7 +3,7 @@
 import streamlit as st
 
 from app import resources
-from app.state import presentation
+from app.state import WEIGHTS_KEY, presentation
 
 st.title("Reading handwriting with a neural network")
 
@@ -52,6 +52,22 @@ easter2_ok, easter2_reason = resources.availability().get("easter2", (False, "no
 col1, col2 = st.columns(2)
 with col1:
     st.markdown("**Model in use**")
+    if not presentation():
+        from htr.weights import weights_path
+
+        current = st.session_state.get(WEIGHTS_KEY) or ""
+        choices = [""] + [f for f in resources.weights_files() if f != str(weights_path())]
+        if current not in choices:  # a file chosen elsewhere (e.g. a test or a link)
+            choices.append(current)
+        st.selectbox(
+            "Easter2 weights",
+            choices,
+            key=WEIGHTS_KEY,
+            format_func=lambda f: f"default: {weights_path().name}" if not f else f.rsplit("/", 1)[-1],
+            help="Any Keras *.weights.h5 file of Easter2 in models/ — e.g. one you trained on a full "
+            "IAM copy with `python -m htr train --export models/mine.weights.h5`. Applies to this "
+            "browser session, on every page.",
+        )
     if easter2_ok:
         st.write(f"Easter2 — {easter2_reason}")
     else:

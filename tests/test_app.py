@@ -448,3 +448,17 @@ def test_iam_pages_on_a_one_line_iam_folder(tiny_iam):
     at.button(key="ev_run").click()
     rerun(at)
     assert at.dataframe[0].value.iloc[0]["Lines"] == 1
+
+
+def test_a_session_can_choose_other_weights(easter2, tmp_path):
+    """The weights setting: a missing file makes Easter2 unavailable for that session
+    only (with the reason); the default weights still read in another session."""
+    missing = str(tmp_path / "mine.weights.h5")
+    at = open_page("home", weights=missing)
+    assert not at.exception
+    assert any("mine.weights.h5" in w.value for w in at.warning), [w.value for w in at.warning]
+    assert at.selectbox(key="weights").value == missing
+
+    other = open_page("recognize")  # a fresh session keeps the default weights
+    assert not other.exception
+    assert not any("mine.weights.h5" in e.value for e in other.error)
