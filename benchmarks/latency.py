@@ -97,15 +97,21 @@ def median_time(fn, n: int, warm: int = 2) -> float:
 
 
 def typical_line(width: int = TYPICAL, seed: int = 0) -> np.ndarray:
-    """A synthetic gray line that prepares to ``width`` columns at height 80."""
+    """A synthetic gray line that prepares to about ``width`` columns at height 80.
+
+    The ink spans rows 4-76 and columns 8 to width-8, so the engine's framing
+    (crop to the ink, margins of 5 % / 10 % of its height) keeps the size.
+    """
     rng = np.random.default_rng(seed)
     g = np.full((80, width), 248, np.uint8)
-    x = 10
+    g[4:76, 8:12] = 30  # a tall first stroke fixes the ink's height
+    x = 18
     while x < width - 20:
         w = int(rng.integers(3, 12))
         top = int(rng.integers(10, 30))
         g[top : top + int(rng.integers(15, 40)), x : x + w] = int(rng.integers(0, 60))
         x += w + int(rng.integers(3, 20))
+    g[4:76, width - 12 : width - 8] = 30
     return g
 
 
