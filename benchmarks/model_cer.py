@@ -32,16 +32,7 @@ from htr import ctc  # noqa: E402
 from htr.iam import IAM, shared_iam_dir  # noqa: E402
 from htr.metrics import aggregate, cer  # noqa: E402
 from htr.model import DEFAULT_WEIGHTS, load_model  # noqa: E402
-from htr.preprocess import prepare_line  # noqa: E402
-
-
-def read_all(model, images, width):
-    out = []
-    for g in images:
-        p = prepare_line(g, width)
-        probs = np.asarray(model.predict_on_batch(p.x[None]))[0, : p.content_steps]
-        out.append(probs)
-    return out
+from inference_cer import keras_probs as read_all  # noqa: E402  (the Keras reference path)
 
 
 def main() -> int:
