@@ -340,3 +340,23 @@ def test_tesseract_reads_a_line_wider_than_its_limit(tesseract, lines):
     assert len(r.text) > 10
     page = tesseract.recognize(wide, layout="page")
     assert page.box == Box(0, 0, 33000, img.shape[0])
+
+
+def test_easyocr_availability_reads_md5s_without_importing_torch(easyocr):
+    """The check a page waits for stays cheap: EasyOCR's MD5s come from its config's
+    source, equal to the imported config's, and torch is not imported for it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from htr.engines.easyocr_engine import EasyOCREngine; "
+        "ok, why = EasyOCREngine().availability(); print(ok, 'torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.split() == ["True", "False"], out.stderr[-2000:]
+    config = easyocr_engine._import()["config"]
+    assert easyocr_engine._md5_from_source() == {
+        easyocr_engine.DETECTOR_FILE: config.detection_models["craft"]["md5sum"],
+        easyocr_engine.RECOGNIZER_FILE: config.recognition_models["gen2"]["english_g2"]["md5sum"],
+    }

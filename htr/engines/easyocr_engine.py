@@ -139,8 +139,45 @@ def _import() -> dict:
         return _modules
 
 
+def _md5_from_source() -> dict[str, str] | None:
+    """The two MD5 sums read from ``easyocr/config.py``'s source, or None.
+
+    Reading the source instead of importing it keeps torch out of an
+    availability check (seconds, once per process, on a page that waits for
+    it). The tables are dict literals; only the two entries are evaluated.
+    """
+    import ast
+
+    def lookup(node, *keys):
+        for key in keys:
+            if not isinstance(node, ast.Dict):
+                return None
+            node = next((v for k, v in zip(node.keys, node.values)
+                         if isinstance(k, ast.Constant) and k.value == key), None)
+        return ast.literal_eval(node) if node is not None else None
+
+    try:
+        spec = importlib.util.find_spec("easyocr")  # a top-level find_spec imports nothing
+        tree = ast.parse(Path(spec.origin).with_name("config.py").read_text(encoding="utf-8"))
+    except (AttributeError, TypeError, ValueError, OSError, SyntaxError, ImportError):
+        return None
+    tables = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign)
+              for t in n.targets if isinstance(t, ast.Name)}
+    try:
+        found = {
+            DETECTOR_FILE: lookup(tables.get("detection_models"), "craft", "md5sum"),
+            RECOGNIZER_FILE: lookup(tables.get("recognition_models"), "gen2", "english_g2", "md5sum"),
+        }
+    except ValueError:  # not a literal after all
+        return None
+    return found if all(isinstance(v, str) for v in found.values()) else None
+
+
 def expected_md5() -> dict[str, str]:
     """The MD5 sums EasyOCR's own config gives for the two files we use."""
+    found = _md5_from_source()
+    if found is not None:
+        return found
     config = _import()["config"]
     return {
         DETECTOR_FILE: config.detection_models["craft"]["md5sum"],
@@ -200,21 +237,30 @@ class EasyOCREngine(Engine):
         return self.model_dir if self.model_dir is not None else default_model_dir()
 
     def _probe(self) -> tuple[bool, str]:
-        try:
-            mods = _import()
-        except EngineUnavailable as exc:
-            return False, str(exc)
+        """Packages installed and weights right, without importing torch (see _config_tables).
+
+        An import that still fails (a broken wheel) is reported when the reader
+        loads, and availability() says so from then on.
+        """
+        if _import_error is not None:
+            return False, _import_error
+        for mod, dist in (("torch", "torch"), ("torchvision", "torchvision"), ("easyocr", "easyocr")):
+            if importlib.util.find_spec(mod) is None:
+                return False, f"{dist} is not installed: {INSTALL_HINT}"
         ok, why = check_weights(self._dir())
         if not ok:
             return False, why
-        torch = mods["torch"]
-        device = "GPU" if self._use_gpu(torch) else "CPU"
-        return True, f"EasyOCR {mods['easyocr'].__version__}, torch {torch.__version__} on {device}"
+        from importlib.metadata import version
+
+        where = "GPU if torch sees one" if self.gpu is None else ("GPU" if self.gpu else "CPU")
+        return True, f"EasyOCR {version('easyocr')}, torch {version('torch')}, on {where}"
 
     def availability(self) -> tuple[bool, str]:
         with self._lock:
             if self._load_error is not None:
                 return False, self._load_error
+            if _import_error is not None:  # torch/easyocr failed to import when a reader loaded
+                return False, _import_error
             if self._availability is None:
                 self._availability = self._probe()
             return self._availability
