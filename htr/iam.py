@@ -423,6 +423,7 @@ class IAM:
         pattern = LINE_RE if kind == "lines" else FORM_RE
         result: dict[str, list[str]] = {}
         for path in sorted(folder.glob(f"*.{kind}.txt")):
+            path = self._safe("splits", scheme, path.name)  # a symlinked file must not lead out
             ids = []
             for number, row in _rows(path):
                 if not pattern.match(row):
@@ -458,7 +459,7 @@ class IAM:
     def sentences(self) -> dict[str, Sentence]:
         """Rows of ``ascii/sentences.txt`` (empty if the file is absent)."""
         if self._sentences is None:
-            path = self.root / "ascii" / "sentences.txt"
+            path = self._safe("ascii", "sentences.txt")
             result = {}
             if path.is_file():
                 for number, row in _rows(path):
@@ -478,7 +479,7 @@ class IAM:
     def words(self) -> dict[str, Word]:
         """Rows of ``ascii/words.txt`` (empty if the file is absent)."""
         if self._words is None:
-            path = self.root / "ascii" / "words.txt"
+            path = self._safe("ascii", "words.txt")
             result = {}
             if path.is_file():
                 for number, row in _rows(path):

@@ -323,3 +323,26 @@ def test_metadata_symlinked_outside_is_refused(iam_dir, tmp_path):
     (root / "ascii" / "lines.txt").symlink_to(outside)
     with pytest.raises(IAMError, match="outside the IAM folder"):
         IAM(root)
+
+
+@pytest.mark.skipif(not hasattr(os, "symlink"), reason="no symlinks on this system")
+def test_split_and_sentence_files_symlinked_outside_are_refused(iam_dir, tmp_path):
+    """A split list or sentences.txt that is a link out of the folder is refused,
+    and nothing of the outside file reaches the message."""
+    root = _copy(iam_dir, tmp_path / "iam", lines=False, forms=())
+    secret = tmp_path / "secret.txt"
+    secret.write_text("secret-token-xyz\n")
+    split = root / "splits" / "aachen" / "test.lines.txt"
+    split.unlink()
+    split.symlink_to(secret)
+    iam = IAM(root)
+    with pytest.raises(IAMError, match="outside the IAM folder") as err:
+        iam.splits("aachen")
+    assert "secret-token" not in str(err.value)
+
+    sentences = root / "ascii" / "sentences.txt"
+    if sentences.exists():
+        sentences.unlink()
+    sentences.symlink_to(secret)
+    with pytest.raises(IAMError, match="outside the IAM folder"):
+        IAM(root).sentences
