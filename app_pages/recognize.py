@@ -96,17 +96,21 @@ if result.char_probs and len(result.char_probs) == len(result.text) and layout =
 
 if engine == "easter2" and layout == "line" and not presentation():
     if st.toggle("Compare greedy decoding with beam search", key="rec_compare_decoders"):
-        analysis = resources.analyze(image.digest, image.gray)
-        g, b = analysis.greedy, analysis.beam
-        c1, c2 = st.columns(2)
-        with c1:
-            st.markdown("**Greedy** — the best character at every step")
-            widgets.show_text(g.text, g.char_probs)
-        with c2:
-            st.markdown("**Beam search** — the best whole line among many candidates")
-            widgets.show_text(b.text if b else "", b.char_probs if b else ())
-        if image.truth is not None and b is not None:
-            st.write(
-                f"CER greedy {100 * cer(image.truth, g.text):.1f} % · "
-                f"beam search {100 * cer(image.truth, b.text):.1f} %"
-            )
+        # Both readings through the guarded, cached path (time limit, clear errors).
+        g, g_err = resources.try_recognize("easter2", image.digest, "line", image.gray, "greedy")
+        b, b_err = resources.try_recognize("easter2", image.digest, "line", image.gray, "beam")
+        if g_err or b_err:
+            st.error(g_err or b_err)
+        else:
+            c1, c2 = st.columns(2)
+            with c1:
+                st.markdown("**Greedy** — the best character at every step")
+                widgets.show_text(g.text, g.char_probs)
+            with c2:
+                st.markdown("**Beam search** — the best whole line among many candidates")
+                widgets.show_text(b.text, b.char_probs)
+            if image.truth is not None:
+                st.write(
+                    f"CER greedy {100 * cer(image.truth, g.text):.1f} % · "
+                    f"beam search {100 * cer(image.truth, b.text):.1f} %"
+                )
