@@ -253,13 +253,10 @@ def example_image(path: str) -> np.ndarray:
 
 def iam_dir() -> Path | None:
     """The IAM folder named by ``IAM_DIR``, or None where unset or missing."""
-    value = os.environ.get("IAM_DIR", "").strip()
-    if not value:
-        return None
-    path = Path(value).expanduser()
-    if not path.is_absolute():
-        path = (ROOT / path).resolve()
-    return path if path.is_dir() else None
+    from htr.iam import default_iam_dir
+
+    path = default_iam_dir(base=ROOT)
+    return path if path is not None and path.is_dir() else None
 
 
 @st.cache_resource(show_spinner="Reading the IAM index…")

@@ -294,8 +294,9 @@ def _flatten(dest: Path, name: str) -> None:
 
 
 def _default_dest() -> Path:
-    env = os.environ.get("IAM_DIR")
-    return Path(env).expanduser() if env else Path.home() / "iam"
+    from htr.iam import default_iam_dir
+
+    return default_iam_dir() or Path.home() / "iam"
 
 
 def _read_marker(dest: Path) -> dict:

@@ -96,10 +96,18 @@ class Word:
 # ------------------------------------------------------------------ locating
 
 
-def default_iam_dir() -> Path | None:
-    """The folder named by the ``IAM_DIR`` environment variable, or None when unset."""
+def default_iam_dir(base: Path | None = None) -> Path | None:
+    """The folder named by the ``IAM_DIR`` environment variable, or None when unset.
+
+    The one rule for every reader of IAM_DIR (CLI, app, fetch, training): ``~``
+    is expanded, and a relative path counts from ``base`` (the app passes the
+    project root, where ``scripts/app`` starts it), else the current folder.
+    """
     value = os.environ.get("IAM_DIR", "").strip()
-    return Path(value).expanduser() if value else None
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return (base / path).resolve() if base is not None and not path.is_absolute() else path
 
 
 def shared_iam_dir() -> Path | None:

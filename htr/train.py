@@ -517,7 +517,11 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="schedule to start from (default: cpu)")
     p.add_argument("--config", type=Path, help="JSON file with Config fields overriding the preset")
     p.add_argument("--out", type=Path, default=Path("runs/easter2"), help="run folder (checkpoints, log, curves)")
-    p.add_argument("--iam-dir", default=os.environ.get("IAM_DIR"), help="IAM copy for texts/real lines (default: $IAM_DIR)")
+    from htr.iam import default_iam_dir
+
+    env_iam = default_iam_dir()
+    p.add_argument("--iam-dir", default=str(env_iam) if env_iam else None,
+                   help="IAM copy for texts/real lines (default: $IAM_DIR)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument("--minutes", type=float, help="wall-clock budget of the optimisation loop")
     p.add_argument("--batch", type=int)

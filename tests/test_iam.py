@@ -346,3 +346,15 @@ def test_split_and_sentence_files_symlinked_outside_are_refused(iam_dir, tmp_pat
     sentences.symlink_to(secret)
     with pytest.raises(IAMError, match="outside the IAM folder"):
         IAM(root).sentences
+
+
+def test_default_iam_dir_is_one_rule(monkeypatch, tmp_path):
+    from htr.iam import default_iam_dir
+
+    monkeypatch.delenv("IAM_DIR", raising=False)
+    assert default_iam_dir() is None
+    monkeypatch.setenv("IAM_DIR", "rel/iam")
+    assert default_iam_dir() == Path("rel/iam")  # the CLI: from the current folder
+    assert default_iam_dir(base=tmp_path) == (tmp_path / "rel" / "iam").resolve()  # the app: from the project root
+    monkeypatch.setenv("IAM_DIR", "~/x")
+    assert default_iam_dir(base=tmp_path) == Path.home() / "x"

@@ -11,7 +11,6 @@ as the trainer sees it. The sheet contains IAM images: never commit it.
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +21,10 @@ from htr.synth.render import LineRenderer
 
 
 def _iam_dir() -> Path | None:
-    env = os.environ.get("IAM_DIR")
-    root = Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "iam"
-    return root if (root / "ascii" / "lines.txt").is_file() else None
+    from htr.iam import default_iam_dir, shared_iam_dir
+
+    root = default_iam_dir() or shared_iam_dir()
+    return root if root is not None and (root / "ascii" / "lines.txt").is_file() else None
 
 
 def sheet(n: int = 14, n_real: int = 5, seed: int = 0, height: int = 80) -> Image.Image:
