@@ -23,9 +23,6 @@ _BASE_CSS = """
 .htr-text { font-size: 1.5rem; line-height: 2.2; font-family: "DejaVu Sans Mono", monospace;
             white-space: pre-wrap; word-break: break-word; }
 .htr-text span { padding: 0.05em 0.02em; border-radius: 0.15em; }
-.htr-diff-del { background: #ffd0d0; color: #7a0000; text-decoration: line-through; }
-.htr-diff-ins { background: #c9f2c9; color: #004d00; font-weight: bold; }
-.htr-diff-sub { background: #ffe6a6; color: #5c3b00; font-weight: bold; }
 </style>
 """
 

@@ -39,7 +39,6 @@ from htr.types import Box
 
 FORM_RE = re.compile(r"^[a-r]\d\d-\d{3}[a-z]?$")
 LINE_RE = re.compile(r"^[a-r]\d\d-\d{3}[a-z]?-\d\d$")
-ID_RE = re.compile(r"^[a-r]\d\d-\d{3}[a-z]?(-\d\d)?$")  # a form or a line id
 SENTENCE_RE = re.compile(r"^[a-r]\d\d-\d{3}[a-z]?-s\d\d-\d\d$")
 WORD_RE = re.compile(r"^[a-r]\d\d-\d{3}[a-z]?-\d\d-\d\d$")
 
@@ -209,14 +208,6 @@ def _parse_lines(path: Path, writer_of: dict[str, str]) -> dict[str, Line]:
         box = Box(int(x), int(y), int(w), int(h))
         lines[line_id] = Line(line_id, form, writer_of.get(form), raw.replace("|", " "), status, box, int(gray), raw)
     return lines
-
-
-def _find_form_image(root: Path, form_id: str) -> Path | None:
-    for ext in FORM_EXTENSIONS:
-        p = root / "forms" / f"{form_id}{ext}"
-        if p.is_file():
-            return p
-    return None
 
 
 def _load_meta(root: Path) -> _Meta:

@@ -94,18 +94,6 @@ class Easter2Engine(Engine):
         fast.warm_up(modes=(self.mode,), widths=(self.width or 1024,))
 
     # -- running -----------------------------------------------------------
-    def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Softmax (B, T, C) for a prepared batch (B, W, 80), every column computed."""
-        fast = self._runtime()
-        batch = np.asarray(batch, np.float32)
-        if batch.ndim != 3 or batch.shape[2] != HEIGHT:
-            raise ValueError(f"expected a batch (B, W, {HEIGHT}), got shape {batch.shape}")
-        w = batch.shape[1]
-        if w % STRIDE:
-            batch = np.pad(batch, ((0, 0), (0, STRIDE - w % STRIDE), (0, 0)))
-        probs = fast.run(batch, -(-w // STRIDE), "layout")  # the graph at exactly this width
-        return probs[:, : -(-w // STRIDE)]
-
     def _decode(self, probs: np.ndarray) -> ctc.Decoded:
         if self.decoder == "beam":
             return ctc.beam_decode(probs)
