@@ -113,8 +113,14 @@ def _from_upload(key: str) -> InputImage | None:
     gray = read_upload(up.name, up.getvalue())
     if gray is None:
         return None
-    kind = "page" if gray.shape[0] > 0.5 * gray.shape[1] else "line"
-    return InputImage(gray, up.name, digest_of(gray), kind=kind)
+    return InputImage(gray, up.name, digest_of(gray), kind=guess_kind(gray))
+
+
+def guess_kind(gray: np.ndarray) -> str:
+    """'line' or 'page': the library's rule, shared with the CLI's --layout auto."""
+    from htr.segment import is_single_line
+
+    return "line" if is_single_line(gray) else "page"
 
 
 def _from_canvas(key: str) -> InputImage | None:

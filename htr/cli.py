@@ -82,14 +82,15 @@ def _quiet_native_logs():
 # recognize
 
 
-def choose_layout(shape: tuple[int, ...]) -> str:
-    """``'page'`` for an image that looks like a page, else ``'line'``.
+def choose_layout(gray) -> str:
+    """``'page'`` where the image holds several text lines, else ``'line'``.
 
-    A text line is much wider than high; a page (or a block of several lines)
-    is tall. IAM line crops are at most a few hundred pixels high.
+    The same rule as the app's (:func:`htr.segment.is_single_line`: a very wide
+    strip is a line; otherwise count the lines the segmenter finds).
     """
-    h, w = int(shape[0]), int(shape[1])
-    return "page" if h > 400 and w < 4 * h else "line"
+    from htr.segment import is_single_line
+
+    return "line" if is_single_line(gray) else "page"
 
 
 def _engine_kwargs(args: argparse.Namespace) -> dict:
@@ -175,7 +176,7 @@ def cmd_recognize(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             gray = load_image(path, name=path)
-            layout = choose_layout(gray.shape) if args.layout == "auto" else args.layout
+            layout = choose_layout(gray) if args.layout == "auto" else args.layout
             with _quiet_native_logs():
                 rec = engine.recognize(gray, layout=layout)
         except EngineUnavailable as exc:  # the engine itself broke: no use going on

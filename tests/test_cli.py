@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -97,10 +98,15 @@ def test_usage_errors_exit_2_without_traceback(run_cli, args):
 
 
 def test_choose_layout():
-    assert cli.choose_layout((120, 1800)) == "line"     # an IAM line crop
-    assert cli.choose_layout((3542, 2479)) == "page"    # an IAM form scan
-    assert cli.choose_layout((60, 60)) == "line"        # a tiny word
-    assert cli.choose_layout((500, 8000)) == "line"     # a long, tall line
+    from htr.images import load_image
+
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    assert cli.choose_layout(load_image(examples / "line-04.png")) == "line"
+    assert cli.choose_layout(load_image(examples / "paragraph-1.png")) == "page"
+    assert cli.choose_layout(np.full((60, 60), 255, np.uint8)) == "line"   # blank: one (empty) line
+    word = np.full((150, 100), 255, np.uint8)
+    word[50:100, 10:90] = 0                                                # a tall word crop is no page
+    assert cli.choose_layout(word) == "line"
 
 
 # -------------------------------------------------------------- engine errors
