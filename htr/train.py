@@ -282,13 +282,6 @@ def greedy_texts(probs: np.ndarray) -> list[str]:
     return out
 
 
-def _cer(refs: list[str], hyps: list[str]) -> float:
-    import editdistance
-
-    edits = sum(editdistance.eval(r, h) for r, h in zip(refs, hyps))
-    return edits / max(1, sum(len(r) for r in refs))
-
-
 def evaluate(model, lines: list[tuple[np.ndarray, str]], width: int, batch: int = 32) -> tuple[float, list[str]]:
     """Greedy CER of ``model`` on (image, text) pairs at the training layout."""
     hyps = []
@@ -298,7 +291,9 @@ def evaluate(model, lines: list[tuple[np.ndarray, str]], width: int, batch: int 
         x = np.stack([p.x for p in preps])
         probs = np.asarray(model.predict_on_batch(x), dtype=np.float32)
         hyps += [greedy_texts(pr[None, : p.content_steps])[0] for pr, p in zip(probs, preps)]
-    return _cer([t for _, t in lines], hyps), hyps
+    from htr.metrics import aggregate
+
+    return aggregate(zip((t for _, t in lines), hyps)).cer, hyps
 
 
 # ---------------------------------------------------------------- loop

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from htr.engines.base import Engine
-from htr.engines.tesseract import as_gray
+from htr.engines.base import as_gray
 from htr.errors import EngineFailed, EngineUnavailable
 from htr.types import Box, Recognition
 

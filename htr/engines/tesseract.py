@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from htr.engines.base import Engine
+from htr.engines.base import Engine, as_gray
 from htr.errors import EngineFailed, EngineUnavailable
 from htr.types import Box, Recognition
 
@@ -49,20 +49,6 @@ def _png(image: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(image, mode="L").save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
-
-
-def as_gray(image) -> np.ndarray:
-    """The uint8 (H, W) array the engines take; a clear EngineFailed otherwise."""
-    a = np.asarray(image)
-    if a.ndim == 3 and a.shape[2] in (1, 3, 4):
-        a = a[..., :3].mean(axis=2) if a.shape[2] >= 3 else a[..., 0]
-    if a.ndim != 2:
-        raise EngineFailed(f"expected a gray image of shape (H, W), got shape {a.shape}")
-    if a.size == 0:
-        raise EngineFailed("empty image (0 pixels)")
-    if a.dtype != np.uint8:
-        a = np.clip(np.rint(a.astype(np.float64)), 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(a)
 
 
 class TesseractEngine(Engine):
