@@ -204,3 +204,20 @@ def test_registry():
     assert eng.name == "easter2" and eng.decoder == "beam" and str(eng.weights) == "x.weights.h5"
     with pytest.raises(ValueError):
         Easter2Engine(decoder="viterbi")
+
+
+def test_a_replaced_weights_file_is_tried_again(tmp_path, weights):
+    """A failed load is not remembered forever: once the file changes, the engine retries."""
+    import shutil
+
+    from htr.engines.easter2 import Easter2Engine
+
+    path = tmp_path / "later.weights.h5"
+    path.write_bytes(b"not weights")
+    eng = Easter2Engine(weights=path)
+    with pytest.raises(EngineUnavailable):
+        eng.recognize(np.full((40, 200), 255, np.uint8))
+    assert eng.availability()[0] is False
+    shutil.copyfile(weights, path)  # a good file now (another size and time)
+    assert eng.availability()[0] is True
+    assert isinstance(eng.recognize(np.full((40, 200), 255, np.uint8)).text, str)

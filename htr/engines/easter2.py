@@ -55,6 +55,7 @@ class Easter2Engine(Engine):
         self._model = None
         self._fast = None
         self._error: str | None = None
+        self._error_stamp = None
         self._lock = threading.Lock()
 
     @property
@@ -63,13 +64,25 @@ class Easter2Engine(Engine):
         return "true" if self.width is None else "layout"
 
     # -- loading -----------------------------------------------------------
+    def _stamp(self):
+        """(mtime, size) of the weights file, None if absent: a change retries a failed load."""
+        from htr.weights import weights_path
+
+        try:
+            st = weights_path(self.weights).stat()
+            return (st.st_mtime_ns, st.st_size)
+        except OSError:
+            return None
+
     def _load(self):
         with self._lock:
+            if self._error is not None and self._stamp() != self._error_stamp:
+                self._error = None  # the file was replaced or appeared: try again
             if self._model is None and self._error is None:
                 try:
                     self._model, self._fast = _shared_runtime(self.weights, self.precision)
                 except EngineUnavailable as exc:
-                    self._error = str(exc)
+                    self._error, self._error_stamp = str(exc), self._stamp()
             if self._model is None:
                 raise EngineUnavailable(self._error)
             return self._model
@@ -79,10 +92,10 @@ class Easter2Engine(Engine):
         return self._fast
 
     def availability(self) -> tuple[bool, str]:
-        from htr.model import weights_path
+        from htr.weights import weights_path  # no Keras import just to look for a file
 
         p = weights_path(self.weights)
-        if self._error:
+        if self._error and self._stamp() == self._error_stamp:
             return False, self._error
         if not p.is_file():
             return False, f"no trained Easter2 weights at {p}"
