@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app import resources
+from app.pages import HOME, PAGES
 from app.state import WEIGHTS_KEY, presentation
 
 st.title("Reading handwriting with a neural network")
@@ -13,22 +14,12 @@ st.markdown(
     "well-known readers, **EasyOCR** and **Tesseract**."
 )
 
-PAGES = [
-    ("app_pages/recognize.py", "Recognize", ":material/edit_note:",
-     "Upload, draw or photograph handwriting and read it; see how sure the model is of each letter."),
-    ("app_pages/compare.py", "Compare engines", ":material/compare:",
-     "The same image through all three readers: text, time, and errors against the true text."),
-    ("app_pages/iam_browser.py", "IAM browser", ":material/menu_book:",
-     "Browse the IAM database of handwritten English (where it is installed)."),
-    ("app_pages/inside.py", "Inside the model", ":material/biotech:",
-     "What the network sees: probabilities per column, where each letter sits, which features fire."),
-    ("app_pages/evaluate.py", "Evaluate", ":material/analytics:",
-     "Error rates of every reader over many lines, and the hardest lines."),
-]
-for path, label, icon, what in PAGES:
+for p in PAGES:
+    if p is HOME:
+        continue
     link, text = st.columns([1, 3], vertical_alignment="center")
-    link.page_link(path, label=f"**{label}**", icon=icon)
-    text.write(what)
+    link.page_link(p.path, label=f"**{p.title}**", icon=p.icon)
+    text.write(p.what)
 
 if not presentation():
     st.caption(

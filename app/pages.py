@@ -1,0 +1,28 @@
+"""The app's pages, declared once: the entry script navigates them, Home links them."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class PageInfo(NamedTuple):
+    path: str
+    title: str
+    icon: str
+    what: str  # one line for Home's list of pages
+
+
+HOME = PageInfo("app_pages/home.py", "Home", ":material/home:", "What this app shows.")
+PAGES = (
+    HOME,
+    PageInfo("app_pages/recognize.py", "Recognize", ":material/edit_note:",
+             "Upload, draw or photograph handwriting and read it; see how sure the model is of each letter."),
+    PageInfo("app_pages/compare.py", "Compare engines", ":material/compare:",
+             "The same image through all three readers: text, time, and errors against the true text."),
+    PageInfo("app_pages/iam_browser.py", "IAM browser", ":material/menu_book:",
+             "Browse the IAM database of handwritten English (where it is installed)."),
+    PageInfo("app_pages/inside.py", "Inside the model", ":material/biotech:",
+             "What the network sees: probabilities per column, where each letter sits, which features fire."),
+    PageInfo("app_pages/evaluate.py", "Evaluate", ":material/analytics:",
+             "Error rates of every reader over many lines, and the hardest lines."),
+)
