@@ -72,3 +72,13 @@ def run_cli(venv_python):
         )
 
     return run
+
+
+@pytest.fixture(scope="session")
+def random_weights(tmp_path_factory) -> Path:
+    """Easter2 weights with the right architecture but random values, built once per run."""
+    from htr.model import build_easter2
+
+    path = tmp_path_factory.mktemp("easter2") / "random.weights.h5"
+    build_easter2().save_weights(path)
+    return path

@@ -49,13 +49,9 @@ def _clear_caches():
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
+def weights(random_weights):
     """Easter2 weights with the right architecture but random values."""
-    from htr.model import build_easter2
-
-    path = tmp_path_factory.mktemp("easter2") / "random.weights.h5"
-    build_easter2().save_weights(path)
-    return path
+    return random_weights
 
 
 @pytest.fixture(scope="module")

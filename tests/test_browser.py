@@ -76,15 +76,11 @@ def _wait_http(url: str, timeout: float) -> None:
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory) -> Path:
+def weights(request) -> Path:
     trained = ROOT / "models" / "easter2.weights.h5"
     if trained.is_file():
         return trained
-    from htr.model import build_easter2
-
-    path = tmp_path_factory.mktemp("easter2") / "random.weights.h5"
-    build_easter2().save_weights(path)
-    return path
+    return request.getfixturevalue("random_weights")
 
 
 def _start(weights, tmp_path_factory, iam_dir: str | None = None):

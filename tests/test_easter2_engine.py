@@ -18,17 +18,7 @@ from htr.errors import EngineUnavailable
 from htr.types import Recognition
 
 
-def synthetic_line(width: int = 700, height: int = 70, seed: int = 0) -> np.ndarray:
-    """Ink-dark strokes of letter-like sizes on white paper."""
-    rng = np.random.default_rng(seed)
-    g = np.full((height, width), 248, np.uint8)
-    x = 15
-    while x < width - 30:
-        w = int(rng.integers(4, 14))
-        top = int(rng.integers(height // 6, height // 3))
-        g[top : top + int(rng.integers(height // 4, height // 2)), x : x + w] = int(rng.integers(0, 60))
-        x += w + int(rng.integers(4, 25))
-    return g
+from tests.drawing import synthetic_line  # noqa: E402
 
 
 def synthetic_page(lines: int = 3) -> np.ndarray:
@@ -40,12 +30,8 @@ def synthetic_page(lines: int = 3) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    from htr.model import build_easter2
-
-    path = tmp_path_factory.mktemp("weights") / "random.weights.h5"
-    build_easter2().save_weights(path)
-    return path
+def weights(random_weights):
+    return random_weights
 
 
 @pytest.fixture(scope="module")
