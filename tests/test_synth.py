@@ -12,7 +12,7 @@ from PIL import ImageFilter, ImageFont
 from htr.alphabet import CHARS
 from htr.synth import FONT_DIR, LineRenderer, corrupt, font_paths, join_lines
 from htr.synth.corpus import MAX_CHARS, generated_texts, iam_train_texts, training_texts
-from htr.synth.render import _Font, _space_factors
+from htr.synth.render import Style, _Font, _space_factors
 
 FONTS = font_paths()
 
@@ -133,6 +133,20 @@ def test_narrow_spaces_follow_iam_punctuation_convention():
                                                                True, True, True]
     assert _space_factors("Peers . Mr. Foot") == [True, False, False]
     assert _space_factors("the man 's hat") == [False, True, False]
+
+
+def test_word_space_style_sets_the_gaps_between_words():
+    # some writers leave almost no gap between words (IAM's test form e06-033): the style can say so
+    text = "a few words on a line of text"  # 7 spaces
+
+    def width(word_space):
+        r = LineRenderer(seed=0, style=Style(word_space=word_space, glyph_jitter=0.0, word_mode_p=1.0))
+        font = r.font(0)
+        return r._compose(text, font, np.random.default_rng(1)).width, font.space
+
+    (tight, space), (wide, _) = width((0.1, 0.1)), width((2.5, 2.5))
+    # same random draws, so only the 7 gaps differ: each by 2.4 spaces x a 0.8-1.25 jitter
+    assert 7 * 2.4 * 0.8 * space - 2 <= wide - tight <= 7 * 2.4 * 1.25 * space + 2
 
 
 # ----------------------------------------------------------------- augmentations

@@ -60,6 +60,7 @@ class Style:
     word_mode_p: float = 0.35                    # render whole words (cursive joins kept)
     shape_p: float = 0.7                         # lines whose glyphs get bent shape variants
     neighbours_p: float = 0.3                    # strokes of the lines above/below at the edges
+    word_space: tuple[float, float] = (1.0, 2.6)  # word gap range, in the font's own space widths
 
 
 class _Font:
@@ -210,7 +211,7 @@ class LineRenderer:
         dy_sd = 0.03 * SPAN * j
         dx_sd = 0.04 * font.xheight * j
         track = rng.uniform(-0.03, 0.10) * font.xheight if not word_mode else rng.uniform(-0.02, 0.04) * font.xheight
-        space_mult = rng.uniform(1.0, 2.6)
+        space_mult = rng.uniform(*self.style.word_space)
         narrow = iter(_space_factors(text))
         n = len(text)
         # all random draws at once (fast): scale and angle as cache indices
