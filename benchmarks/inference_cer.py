@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.eval_lines import add_iam_dir, e06_lines, heldback_synthetic  # noqa: E402
 from htr import ctc  # noqa: E402
-from htr.iam import IAM, shared_iam_dir  # noqa: E402
 from htr.metrics import aggregate, cer  # noqa: E402
 from htr.model import DEFAULT_WEIGHTS  # noqa: E402
 from htr.preprocess import prepare_line  # noqa: E402
@@ -58,30 +58,16 @@ def engine_probs(engine, images):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
-    ap.add_argument("--iam-dir", default=os.environ.get("IAM_DIR") or shared_iam_dir())
+    add_iam_dir(ap)
     ap.add_argument("--synthetic", type=int, default=300)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "inference_cer"))
     args = ap.parse_args()
-    if not args.iam_dir or not Path(args.iam_dir).is_dir():
-        print("skipped: no IAM copy (set IAM_DIR or place ../shared/iam)", file=sys.stderr)
-        return 2
+    e06 = e06_lines(args.iam_dir)
+    ids, refs, images, split = e06.ids, e06.refs, e06.images, e06.split
     from htr.engines.easter2 import Easter2Engine
     from htr.model import load_model
 
-    iam = IAM(Path(args.iam_dir))
-    ids = sorted(l for l in iam.lines if l.startswith("e06-") and iam.has_line_image(l))
-    refs = [iam.lines[i].text for i in ids]
-    images = [iam.line_image(i) for i in ids]
-    split = {i: iam.split_of(i, "aachen") or "?" for i in ids}
-
-    from htr.synth.corpus import training_texts
-    from htr.synth.render import LineRenderer
-
-    rng = np.random.default_rng(20261125)  # the seed model_cer.py uses: the same lines
-    renderer = LineRenderer(seed=20261125)
-    texts = training_texts(None, rng)
-    syn_texts = [texts[i] for i in rng.integers(0, len(texts), args.synthetic)]
-    syn_images = [renderer.render(t, rng) for t in syn_texts]
+    syn_texts, syn_images = heldback_synthetic(args.synthetic)  # the same lines as model_cer.py
 
     model = load_model(args.weights)
     summary, rows = [], []
@@ -99,12 +85,7 @@ def main() -> int:
                 hyps = [f(p).text for p in real]
                 ref_hyps = [f(p).text for p in ref_real]
                 differ = sum(h != r for h, r in zip(hyps, ref_hyps))
-                groups = {
-                    "real e06 (all)": list(range(len(ids))),
-                    "real e06 validation": [k for k, i in enumerate(ids) if split[i] == "validation"],
-                    "real e06 test": [k for k, i in enumerate(ids) if split[i] == "test"],
-                }
-                for g, ks in groups.items():
+                for g, ks in e06.groups().items():
                     s = aggregate((refs[k], hyps[k]) for k in ks)
                     summary.append((g, len(ks), wname, path, dec, s.cer, s.wer, dp if g.endswith("(all)") else None,
                                     differ if g.endswith("(all)") else None))

@@ -133,29 +133,20 @@ def matmul_rates(n: int = 2048) -> dict[str, float]:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    from htr.iam import IAM, shared_iam_dir
+    from benchmarks.eval_lines import add_iam_dir, e06_lines
 
-    ap.add_argument("--iam-dir", default=os.environ.get("IAM_DIR") or shared_iam_dir())
+    add_iam_dir(ap)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--engines", default="easter2,easyocr,tesseract")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "latency"))
     args = ap.parse_args()
-    if not args.iam_dir or not Path(args.iam_dir).is_dir():
-        print("skipped: no IAM copy here (set IAM_DIR or place it at ../shared/iam); nothing measured",
-              file=sys.stderr)
-        return 2
+    e06 = e06_lines(args.iam_dir)
+    ids, refs, images = e06.ids, e06.refs, e06.images
     from htr import ctc
     from htr.engines import get_engine
     from htr.metrics import aggregate
     from htr.preprocess import STRIDE, WIDTH, prepare_line
 
-    iam = IAM(Path(args.iam_dir))
-    ids = sorted(l for l in iam.lines if l.startswith("e06-") and iam.has_line_image(l))
-    if not ids:
-        print(f"skipped: no e06-* line images under {args.iam_dir}", file=sys.stderr)
-        return 2
-    refs = [iam.lines[i].text for i in ids]
-    images = [iam.line_image(i) for i in ids]
     load_start = loadavg()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 

@@ -26,10 +26,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import numpy as np  # noqa: E402
-
+from benchmarks.eval_lines import add_iam_dir, e06_lines, heldback_synthetic  # noqa: E402
 from htr import ctc  # noqa: E402
-from htr.iam import IAM, shared_iam_dir  # noqa: E402
 from htr.metrics import aggregate, cer  # noqa: E402
 from htr.model import DEFAULT_WEIGHTS, load_model  # noqa: E402
 from inference_cer import keras_probs as read_all  # noqa: E402  (the Keras reference path)
@@ -38,28 +36,14 @@ from inference_cer import keras_probs as read_all  # noqa: E402  (the Keras refe
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--weights", default=str(DEFAULT_WEIGHTS))
-    ap.add_argument("--iam-dir", default=os.environ.get("IAM_DIR") or shared_iam_dir())
+    add_iam_dir(ap)
     ap.add_argument("--synthetic", type=int, default=300)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "model_cer"))
     args = ap.parse_args()
-    if not args.iam_dir or not Path(args.iam_dir).is_dir():
-        print("error: no IAM copy (set IAM_DIR or place ../shared/iam)", file=sys.stderr)
-        return 2
+    e06 = e06_lines(args.iam_dir)
+    ids, refs, images, split = e06.ids, e06.refs, e06.images, e06.split
     model = load_model(args.weights)
-    iam = IAM(Path(args.iam_dir))
-    ids = sorted(l for l in iam.lines if l.startswith("e06-") and iam.has_line_image(l))
-    refs = [iam.lines[i].text for i in ids]
-    images = [iam.line_image(i) for i in ids]
-    split = {i: iam.split_of(i, "aachen") or "?" for i in ids}
-
-    from htr.synth.corpus import training_texts
-    from htr.synth.render import LineRenderer
-
-    rng = np.random.default_rng(20261125)
-    renderer = LineRenderer(seed=20261125)
-    texts = training_texts(None, rng)
-    syn_texts = [texts[i] for i in rng.integers(0, len(texts), args.synthetic)]
-    syn_images = [renderer.render(t, rng) for t in syn_texts]
+    syn_texts, syn_images = heldback_synthetic(args.synthetic)
 
     rows, summary = [], []
     for width, wname in ((2000, "fit-2000"), (None, "true-width")):
@@ -71,12 +55,7 @@ def main() -> int:
             f = ctc.greedy_decode if dec == "greedy" else ctc.beam_decode
             hyps = [f(p).text for p in real_probs]
             syn_hyps = [f(p).text for p in syn_probs]
-            groups = {
-                "real e06 (all)": list(range(len(ids))),
-                "real e06 validation": [k for k, i in enumerate(ids) if split[i] == "validation"],
-                "real e06 test": [k for k, i in enumerate(ids) if split[i] == "test"],
-            }
-            for g, ks in groups.items():
+            for g, ks in e06.groups().items():
                 if ks:
                     s = aggregate((refs[k], hyps[k]) for k in ks)
                     summary.append((g, len(ks), wname, dec, s.cer, s.wer, secs))

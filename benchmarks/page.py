@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from benchmarks.eval_lines import add_iam_dir, open_iam, skip  # noqa: E402
 from benchmarks.latency import code_state, cpu_name, loadavg  # noqa: E402
 
 
@@ -42,17 +43,12 @@ def best(fn, repeats: int):
 
 
 def main() -> int:
-    from htr.iam import IAM, shared_iam_dir
-
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--iam-dir", default=os.environ.get("IAM_DIR") or shared_iam_dir())
+    add_iam_dir(ap)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "page"))
     args = ap.parse_args()
-    if not args.iam_dir or not Path(args.iam_dir).is_dir():
-        print("skipped: no IAM copy here (set IAM_DIR or place it at ../shared/iam); nothing measured",
-              file=sys.stderr)
-        return 2
+    iam = open_iam(args.iam_dir)
     from htr import ctc
     from htr.engines.easter2 import Easter2Engine
     from htr.images import load_image
@@ -60,11 +56,9 @@ def main() -> int:
     from htr.preprocess import prepare_line
     from htr.segment import segment_page
 
-    iam = IAM(Path(args.iam_dir))
     forms = sorted(f for f, form in iam.forms.items() if form.has_image and iam.form_image_path(f))
     if not forms:
-        print(f"skipped: no form scans under {args.iam_dir}/forms", file=sys.stderr)
-        return 2
+        skip(f"no form scans under {args.iam_dir}/forms")
     load_start, started = loadavg(), time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     engines = {p: Easter2Engine(precision=p) for p in ("bfloat16", "float32")}
     for e in engines.values():

@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.eval_lines import default_iam_dir, require_iam_dir  # noqa: E402
 from benchmarks.latency import cpu_name, loadavg  # noqa: E402
 
 CHILD = r"""
@@ -29,9 +30,10 @@ import numpy as np
 from htr.runtime import configure_threads
 ok = configure_threads(int(sys.argv[1]), int(sys.argv[2]))
 from htr.engines.easter2 import Easter2Engine
-from htr.iam import IAM, shared_iam_dir
-iam = IAM(os.environ.get("IAM_DIR") or shared_iam_dir())
-ids = sorted(l for l in iam.lines if l.startswith("e06-") and iam.has_line_image(l))[:12]
+from htr.iam import IAM
+from benchmarks.eval_lines import default_iam_dir, e06_ids
+iam = IAM(default_iam_dir())
+ids = e06_ids(iam)[:12]
 imgs = [iam.line_image(i) for i in ids]
 out = {"set": ok}
 for prec in ("bfloat16", "float32"):
@@ -45,12 +47,7 @@ print(json.dumps(out))
 
 
 def main() -> int:
-    from htr.iam import shared_iam_dir
-
-    iam = os.environ.get("IAM_DIR") or shared_iam_dir()
-    if not iam or not Path(iam).is_dir():
-        print("skipped: no IAM copy here (set IAM_DIR or place it at ../shared/iam)", file=sys.stderr)
-        return 2
+    require_iam_dir(default_iam_dir())
     rows = []
     started, load_start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), loadavg()
     for intra, inter in ((0, 0), (2, 1), (1, 1), (2, 2), (1, 2), (0, 0)):
