@@ -24,18 +24,20 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tools.live_app import chromium, chromium_missing, start_server, stop_server, wait_idle, wait_ready  # noqa: E402
+
 EXAMPLES = ROOT / "examples"
 PYTHON = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 
@@ -54,12 +56,6 @@ from streamlit.web import cli
 sys.argv = ["streamlit", "run", *sys.argv[1:]]
 sys.exit(cli.main())
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_mb(pid: int) -> float:
@@ -116,42 +112,19 @@ def norm(text: str) -> str:
 
 
 def make_driver():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage", "--window-size=1200,1000",
-                 "--disable-background-timer-throttling", "--disable-renderer-backgrounding"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=opts)
-    driver.set_page_load_timeout(120)
-    return driver
+    return chromium(window="1200,1000", extra=("--disable-background-timer-throttling",
+                                               "--disable-renderer-backgrounding"))
 
 
-def wait_idle(driver, timeout: float = 300) -> None:
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    calm = [0]
-
-    def settled(d) -> bool:
-        apps = d.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
-        state = apps[0].get_attribute("data-test-script-state") if apps else ""
-        idle = state == "notRunning" and d.find_elements(By.CSS_SELECTOR, "h1")
-        calm[0] = calm[0] + 1 if idle else 0
-        return calm[0] >= 3
-
-    WebDriverWait(driver, timeout, poll_frequency=0.2).until(settled)
+def settle(driver) -> None:
+    wait_idle(driver, timeout=300, poll=0.2)
 
 
 def open_upload(driver, url: str) -> None:
     from selenium.webdriver.common.by import By
 
     driver.get(f"{url}/recognize")
-    wait_idle(driver)
+    settle(driver)
     for label in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stRadio"] label'):
         if label.text.strip() == "Upload":
             label.click()
@@ -162,7 +135,7 @@ def open_upload(driver, url: str) -> None:
 
     WebDriverWait(driver, 300, poll_frequency=0.2).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, 'input[type="file"]'))
-    wait_idle(driver)
+    settle(driver)
 
 
 def upload_and_read(driver, path: Path, barrier: threading.Barrier) -> dict:
@@ -186,7 +159,7 @@ def upload_and_read(driver, path: Path, barrier: threading.Barrier) -> dict:
 
     text = WebDriverWait(driver, 300, poll_frequency=0.1).until(shown)
     latency = time.perf_counter() - t0
-    wait_idle(driver)
+    settle(driver)
     errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stAlertContentError"]')]
     text = driver.find_elements(By.CSS_SELECTOR, ".htr-text")[0].text
     return {"image": path.name, "text": text, "latency_s": latency, "errors": errors}
@@ -201,8 +174,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "concurrency.md"))
     args = ap.parse_args(argv)
     n = args.sessions
-    if not (shutil.which("chromium") and shutil.which("chromedriver")):
-        raise SystemExit("needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)")
+    missing = chromium_missing()
+    if missing:
+        raise SystemExit(f"needs a headless Chromium: {missing}")
     from PIL import Image
 
     rows = json.loads((EXAMPLES / "examples.json").read_text(encoding="utf-8"))
@@ -227,34 +201,24 @@ def main(argv=None) -> int:
     model_s = statistics.median(v["seconds"] for v in cli.values())
     print(f"expected texts from the CLI in {time.perf_counter() - t:.1f} s", flush=True)
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
     loadlog = work / "model-loads.log"
     loadlog.write_text("")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HTR_BENCH_LOADLOG": str(loadlog), "PYTHONUNBUFFERED": "1"}
     env.pop("IAM_DIR", None)
     env.pop("HTR_WEIGHTS", None)
     log = (work / "server.log").open("w+")
-    server = subprocess.Popen(
-        [PYTHON, "-c", LAUNCHER, str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = start_server(env, python=PYTHON, runner=("-c", LAUNCHER), stdout=log)
+    url, pid = server.url, server.proc.pid
     drivers = []
     report = {}
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("server did not start")
-                time.sleep(0.3)
-        rss_idle = rss_mb(server.pid)
+        try:
+            wait_ready(server, timeout=90, poll=0.3)
+        except RuntimeError as exc:
+            raise SystemExit(f"server did not start: {exc}") from None
+        rss_idle = rss_mb(pid)
         load_start = os.getloadavg()[0]
-        sampler = Sampler(server.pid)
+        sampler = Sampler(pid)
         sampler.start()
         t = time.perf_counter()
         with ThreadPoolExecutor(n) as pool:
@@ -264,20 +228,20 @@ def main(argv=None) -> int:
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(lambda d: open_upload(d, url), drivers))
         open_s = time.perf_counter() - t
-        rss_open = rss_mb(server.pid)
+        rss_open = rss_mb(pid)
         print(f"{n} sessions on the Recognize page in {open_s:.1f} s (first one loads the model)", flush=True)
         rounds = []
         for images in (round1, round2):
             barrier = threading.Barrier(n, timeout=600)
-            cpu0 = cpu_s(server.pid)
+            cpu0 = cpu_s(pid)
             t = time.perf_counter()
             with ThreadPoolExecutor(n) as pool:
                 results = list(pool.map(lambda di: upload_and_read(di[0], di[1], barrier), zip(drivers, images)))
             wall = time.perf_counter() - t
             for r in results:
                 r["correct"] = norm(r["text"]) == norm(expected[r["image"]]) and not r["errors"]
-            rounds.append({"wall_s": wall, "results": results, "rss_after": rss_mb(server.pid),
-                           "server_cpu_s": cpu_s(server.pid) - cpu0})
+            rounds.append({"wall_s": wall, "results": results, "rss_after": rss_mb(pid),
+                           "server_cpu_s": cpu_s(pid) - cpu0})
             print(f"round: wall {wall:.1f} s, correct {sum(r['correct'] for r in results)}/{n}, "
                   f"latencies {[round(r['latency_s'], 1) for r in results]}", flush=True)
         sampler.stop.set()
@@ -291,11 +255,7 @@ def main(argv=None) -> int:
                 d.quit()
             except Exception:
                 pass
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_server(server)
         log.seek(0)
         server_log = log.read()
         log.close()

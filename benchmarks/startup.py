@@ -30,28 +30,20 @@ import argparse
 import csv
 import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.latency import cpu_name, loadavg  # noqa: E402
+from tools.live_app import chromium, chromium_missing, running_server  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python") if (ROOT / ".venv" / "bin" / "python").exists() else sys.executable
 LINE = ROOT / "examples" / "line-01.png"
 HOME_TITLE = "Reading handwriting"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tree_peak_rss_mb(pid: int) -> float:
@@ -71,67 +63,28 @@ def tree_peak_rss_mb(pid: int) -> float:
     return total / 1024
 
 
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = shutil.which("chromium") or shutil.which("chromium-browser")
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--no-first-run", "--window-size=1400,1200"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=shutil.which("chromedriver")), options=opts)
-    driver.set_page_load_timeout(120)
-    return driver
-
-
 def app_run(driver, timeout: float = 300.0) -> dict:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    port = free_port()
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("IAM_DIR", None)
-    log = open(os.devnull, "w")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [PY, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     out = {}
-    try:
-        url = f"http://127.0.0.1:{port}"
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() - t0 > timeout or proc.poll() is not None:
-                    raise RuntimeError("the server did not start")
-                time.sleep(0.05)
-        out["health_s"] = time.monotonic() - t0
+    with running_server(env, python=PY, timeout=timeout, poll=0.05) as server:
+        out["health_s"] = time.monotonic() - server.started
+        url = server.url
         driver.get(url)
         WebDriverWait(driver, timeout, poll_frequency=0.05).until(
             lambda d: any(HOME_TITLE in h.text for h in d.find_elements(By.CSS_SELECTOR, "h1")))
-        out["first_page_s"] = time.monotonic() - t0
+        out["first_page_s"] = time.monotonic() - server.started
         t1 = time.monotonic()
         driver.get(url + "/recognize")
         WebDriverWait(driver, timeout, poll_frequency=0.05).until(
             lambda d: any(e.text.strip() for e in d.find_elements(By.CSS_SELECTOR, ".htr-text")))
-        out["first_line_s"] = time.monotonic() - t0
+        out["first_line_s"] = time.monotonic() - server.started
         out["recognize_page_s"] = time.monotonic() - t1
         time.sleep(1.0)
-        out["peak_rss_mb"] = tree_peak_rss_mb(proc.pid)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+        out["peak_rss_mb"] = tree_peak_rss_mb(server.proc.pid)
     return out
 
 
@@ -173,16 +126,11 @@ def main() -> int:
     args = ap.parse_args()
     started, load_start = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), loadavg()
     notes, app_rows = [], []
-    try:
-        import selenium  # noqa: F401
-
-        if not (shutil.which("chromium") or shutil.which("chromium-browser")) or not shutil.which("chromedriver"):
-            raise ImportError("Debian's chromium and chromium-driver are not installed")
-    except ImportError as exc:
-        notes.append(f"App cold start not measured: {exc} (apt-get install chromium chromium-driver; "
-                     "pip install selenium).")
+    missing = chromium_missing()
+    if missing:
+        notes.append(f"App cold start not measured: {missing}.")
     else:
-        driver = browser()
+        driver = chromium(window="1400,1200")
         try:
             for i in range(args.runs):
                 r = app_run(driver)

@@ -17,31 +17,22 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tools import live_app
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "artifacts" / "screenshots"
 EXAMPLES = ROOT / "examples"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-webdriver = pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -r requirements-test.txt)")
-if not (CHROMIUM and CHROMEDRIVER):
-    pytest.skip(
-        "Debian's chromium and chromium-driver are not installed "
-        "(apt-get install chromium chromium-driver); browser test skipped",
-        allow_module_level=True,
-    )
+pytest.importorskip("selenium.webdriver", reason="selenium not installed (pip install -r requirements-test.txt)")
+if live_app.chromium_missing():
+    pytest.skip(f"{live_app.chromium_missing()}; browser test skipped", allow_module_level=True)
 
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -57,24 +48,6 @@ PAGES = [  # (url path, title shown on the page)
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def weights(request) -> Path:
     trained = ROOT / "models" / "easter2.weights.h5"
@@ -84,30 +57,16 @@ def weights(request) -> Path:
 
 
 def _start(weights, tmp_path_factory, iam_dir: str | None = None):
-    port = _free_port()
     env = {k: v for k, v in os.environ.items() if k != "IAM_DIR"}
     env.update(HTR_WEIGHTS=str(weights), PYTHONUNBUFFERED="1", HTR_APP_TIMEOUT="30")
     if iam_dir:
         env["IAM_DIR"] = iam_dir
     log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w+")
-    t0 = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-         "--server.port", str(port), "--server.address", "127.0.0.1",
-         "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/_stcore/health", 60)
-        yield {"url": f"http://127.0.0.1:{port}", "started": t0, "proc": proc, "log": log,
-               "trained": weights == ROOT / "models" / "easter2.weights.h5"}
+        with live_app.running_server(env, stdout=log, timeout=60, grace=10) as srv:
+            yield {"url": srv.url, "started": srv.started, "proc": srv.proc, "log": log,
+                   "trained": weights == ROOT / "models" / "easter2.weights.h5"}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         log.seek(0)
         tail = log.read()[-3000:]
         log.close()
@@ -129,38 +88,17 @@ def iam_server(weights, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run",
-                 "--disable-dev-shm-usage", "--window-size=1400,1800", "--hide-scrollbars"):
-        opts.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
-    driver.set_page_load_timeout(60)
+    driver = live_app.chromium(window="1400,1800", extra=("--hide-scrollbars",), page_load_timeout=60)
     SHOTS.mkdir(parents=True, exist_ok=True)
     yield driver
     driver.quit()
 
 
-def _script_state(driver) -> str:
-    apps = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stApp"]')
-    return apps[0].get_attribute("data-test-script-state") if apps else ""
-
-
 def wait_idle(driver, timeout: float = 120) -> None:
-    """Wait until Streamlit has finished running the script, twice in a row."""
+    """Wait until Streamlit has finished running the script, then let Plotly and the data grid draw."""
     time.sleep(0.5)
-    calm = [0]
-
-    def settled(d) -> bool:
-        idle = _script_state(d) == "notRunning" and d.find_elements(By.CSS_SELECTOR, "h1")
-        calm[0] = calm[0] + 1 if idle else 0
-        return calm[0] >= 3
-
-    WebDriverWait(driver, timeout, poll_frequency=0.3).until(settled)
-    time.sleep(0.8)  # let Plotly and the data grid draw
+    live_app.wait_idle(driver, timeout, poll=0.3)
+    time.sleep(0.8)
 
 
 def assert_no_exception(driver, where: str) -> None:
