@@ -44,22 +44,21 @@ def lines(iam):
     return [(iam.line(i).text, iam.line_image(i)) for i in LINE_IDS]
 
 
+def _usable(engine, name: str):
+    ok, why = engine.availability()
+    if not ok:
+        pytest.skip(f"{name} not usable here: {why} (scripts/setup installs it)")
+    return engine
+
+
 @pytest.fixture(scope="module")
 def tesseract():
-    e = TesseractEngine()
-    ok, why = e.availability()
-    if not ok:
-        pytest.skip(f"Tesseract not usable here: {why} (scripts/setup installs it)")
-    return e
+    return _usable(TesseractEngine(), "Tesseract")
 
 
 @pytest.fixture(scope="module")
 def easyocr():
-    e = EasyOCREngine()
-    ok, why = e.availability()
-    if not ok:
-        pytest.skip(f"EasyOCR not usable here: {why} (scripts/setup installs it)")
-    return e
+    return _usable(EasyOCREngine(), "EasyOCR")
 
 
 def _score(engine, lines):
