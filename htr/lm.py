@@ -20,6 +20,7 @@ Pure numpy; nothing here imports Keras or Streamlit.
 from __future__ import annotations
 
 import math
+import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -113,6 +114,34 @@ def iam_train_lm(iam_dir: str | Path, order: int = ORDER) -> CharLM:
     from htr.synth.corpus import iam_train_texts
 
     return CharLM.fit(iam_train_texts(Path(iam_dir)), order)
+
+
+_LOADED: dict[tuple[str, int], CharLM] = {}
+_LOCK = threading.Lock()
+
+
+def language_model(iam_dir: str | Path | None = None) -> CharLM:
+    """The process's language model for ``iam_dir`` (default: ``$IAM_DIR``, else
+    ``../shared/iam`` beside the project), fitted once (about 0.3 s).
+
+    Raises :class:`htr.errors.EngineUnavailable` saying what is missing where no
+    IAM copy with the train split's transcriptions is there.
+    """
+    from htr.errors import EngineUnavailable
+    from htr.iam import default_iam_dir, shared_iam_dir
+
+    root = Path(iam_dir) if iam_dir else (default_iam_dir() or shared_iam_dir())
+    if root is None:
+        raise EngineUnavailable("the language model learns from an IAM copy's train-split transcriptions: "
+                                "set IAM_DIR (see `python -m htr iam fetch --help`)")
+    key = (str(root.resolve()), ORDER)
+    with _LOCK:
+        if key not in _LOADED:
+            try:
+                _LOADED[key] = iam_train_lm(root)
+            except (OSError, ValueError) as exc:
+                raise EngineUnavailable(f"no language model: {exc}") from None
+        return _LOADED[key]
 
 
 def lm_beam_decode(probs: np.ndarray, lm: CharLM, beam_width: int = 16, alpha: float = ALPHA,

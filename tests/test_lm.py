@@ -92,3 +92,16 @@ def test_iam_train_lm_reads_only_the_train_split(iam_dir):
 def test_iam_train_lm_says_what_is_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match="splits/aachen/train.lines.txt"):
         iam_train_lm(tmp_path)
+
+
+def test_language_model_is_fitted_once_and_says_what_is_missing(iam_dir, tmp_path, monkeypatch):
+    from htr.errors import EngineUnavailable
+    from htr.lm import language_model
+
+    assert language_model(iam_dir) is language_model(str(iam_dir))
+    with pytest.raises(EngineUnavailable, match="splits/aachen/train.lines.txt"):
+        language_model(tmp_path)
+    monkeypatch.delenv("IAM_DIR", raising=False)
+    monkeypatch.setattr("htr.iam.shared_iam_dir", lambda: None)
+    with pytest.raises(EngineUnavailable, match="set IAM_DIR"):
+        language_model()
