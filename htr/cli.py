@@ -21,6 +21,7 @@ import sys
 #: Kept here (not imported from :mod:`htr.engines`) so that ``--help`` does not
 #: import the engines; a test checks it matches ``htr.engines.ENGINE_NAMES``.
 ENGINE_CHOICES = ("easter2", "easyocr", "tesseract")
+DECODER_CHOICES = ("greedy", "beam", "lm")  # htr.engines.easter2.DECODERS, checked by a test
 LAYOUTS = ("auto", "line", "page")
 
 #: Subcommands that hand their whole argument list to ``<module>.main(argv)``.
@@ -371,9 +372,10 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--engine", choices=ENGINE_CHOICES, default="easter2", help="recognizer (default: easter2)")
     rec.add_argument(
         "--decoder",
-        choices=("greedy", "beam"),
+        choices=DECODER_CHOICES,
         default=None,
-        help="CTC decoding for easter2 (default: greedy)",
+        help="CTC decoding for easter2 (default: greedy); lm: beam search with a character "
+        "language model fitted on the train-split text of $IAM_DIR (else ../shared/iam)",
     )
     rec.add_argument(
         "--weights",

@@ -134,6 +134,27 @@ def test_options_for_easter2_only_are_refused_elsewhere(run_cli, tmp_path):
     assert_clean(proc)
 
 
+def test_decoder_choices_match_the_engine():
+    from htr.engines.easter2 import DECODERS
+
+    assert tuple(DECODERS) == cli.DECODER_CHOICES
+
+
+def test_lm_decoder_reads_and_says_when_it_has_no_text_to_learn_from(run_cli, iam_dir, tmp_path):
+    img = tmp_path / "line.png"
+    render_text(img, "the other")
+    ok = run_cli("recognize", "--decoder", "lm", "--json", img, env={"IAM_DIR": str(iam_dir)})
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout)["text"].strip()
+    empty = tmp_path / "iam"
+    empty.mkdir()
+    bad = run_cli("recognize", "--decoder", "lm", img, env={"IAM_DIR": str(empty)})
+    assert bad.returncode == 2 and bad.stdout == ""
+    (line,) = error_lines(bad)
+    assert line.startswith("error: easter2: no language model: ") and "splits/aachen/train.lines.txt" in line
+    assert_clean(bad)
+
+
 def test_engines_lists_all_three(run_cli):
     proc = run_cli("engines", "--json")
     assert proc.returncode == 0, proc.stderr

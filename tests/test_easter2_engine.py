@@ -207,3 +207,34 @@ def test_a_replaced_weights_file_is_tried_again(tmp_path, weights):
     shutil.copyfile(weights, path)  # a good file now (another size and time)
     assert eng.availability()[0] is True
     assert isinstance(eng.recognize(np.full((40, 200), 255, np.uint8)).text, str)
+
+
+def test_lm_decoder_reads_real_lines_better_than_greedy(iam_dir):
+    """On the test writer IAM's Aachen split keeps apart (e06-033), the language model must help."""
+    from htr.engines.easter2 import Easter2Engine
+    from htr.iam import IAM
+    from htr.lm import language_model, lm_beam_decode
+    from htr.metrics import cer
+
+    iam = IAM(iam_dir)
+    ids = [i for i in iam.splits("aachen")["test"] if iam.has_line_image(i)][:10]
+    if not ids:
+        pytest.skip(f"no Aachen test-split line images in {iam_dir}")
+    greedy, lm = Easter2Engine(), Easter2Engine(decoder="lm", lm_dir=iam_dir)
+    refs = [iam.lines[i].text for i in ids]
+    images = [iam.line_image(i) for i in ids]
+    g = [greedy.recognize(im).text for im in images]
+    w = [lm.recognize(im).text for im in images]
+    assert w[0] == lm_beam_decode(greedy.analyze(images[0], beam=False).probs, language_model(iam_dir)).text
+    chars = sum(map(len, refs))
+    cer_g = sum(cer(r, h) * len(r) for r, h in zip(refs, g)) / chars
+    cer_w = sum(cer(r, h) * len(r) for r, h in zip(refs, w)) / chars
+    assert cer_w < cer_g - 0.02, (cer_g, cer_w)
+
+
+def test_lm_decoder_without_an_iam_copy_says_so(weights, tmp_path):
+    from htr.engines.easter2 import Easter2Engine
+
+    eng = Easter2Engine(weights=weights, decoder="lm", lm_dir=tmp_path)
+    with pytest.raises(EngineUnavailable, match="no language model: .*train.lines.txt"):
+        eng.recognize(synthetic_line(seed=8))

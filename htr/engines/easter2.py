@@ -28,6 +28,11 @@ class Analysis:
     beam: ctc.Decoded | None = None
 
 
+#: How probabilities become text: greedy (argmax path), CTC beam search, and
+#: beam search with the character language model of :mod:`htr.lm`.
+DECODERS = ("greedy", "beam", "lm")
+
+
 class Easter2Engine(Engine):
     """Easter2 behind the Engine interface.
 
@@ -37,19 +42,23 @@ class Easter2Engine(Engine):
     float32; the layout is computed only a little past the ink). ``precision``:
     "float32" or "bfloat16"; default :func:`htr.runtime.default_dtype`
     ($HTR_PRECISION, else bfloat16 where the CPU has native bf16).
+    ``decoder``: one of :data:`DECODERS`; "lm" fits its language model on the
+    train-split transcriptions of the IAM copy at ``lm_dir`` (default
+    ``$IAM_DIR``, else ``../shared/iam``) and says so where there is none.
     """
 
     name = "easter2"
     title = "Easter2 (ours)"
 
     def __init__(self, weights=None, decoder: str = "greedy", width: int | None = WIDTH,
-                 precision: str | None = None):
-        if decoder not in ("greedy", "beam"):
-            raise ValueError(f"unknown decoder {decoder!r}: use 'greedy' or 'beam'")
+                 precision: str | None = None, lm_dir=None):
+        if decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {decoder!r}: use one of {', '.join(DECODERS)}")
         if precision not in (None, "float32", "bfloat16"):
             raise ValueError(f"unknown precision {precision!r}: use 'float32' or 'bfloat16'")
         self.weights = weights
         self.decoder = decoder
+        self.lm_dir = lm_dir
         self.width = width
         self.precision = precision
         self._model = None
@@ -110,6 +119,10 @@ class Easter2Engine(Engine):
     def _decode(self, probs: np.ndarray) -> ctc.Decoded:
         if self.decoder == "beam":
             return ctc.beam_decode(probs)
+        if self.decoder == "lm":
+            from htr.lm import language_model, lm_beam_decode
+
+            return lm_beam_decode(probs, language_model(self.lm_dir))
         # greedy: the argmax path with spans (what ctc.greedy_decode returns, without its Keras cross-check)
         return ctc.best_path(probs)
 
