@@ -48,20 +48,33 @@ def engine_title(name: str) -> str:
 def get_engine(name: str, decoder: str = "greedy", weights: str | None = None):
     """The engine ``name``, built once per process (its model loads lazily).
 
-    ``decoder`` ("greedy" or "beam") and ``weights`` (a file; default: this
-    session's choice, else the shipped weights) matter to Easter2 only; the
-    other engines are shared whatever is asked for.
+    ``decoder`` ("greedy", "beam" or "lm") and ``weights`` (a file; default:
+    this session's choice, else the shipped weights) matter to Easter2 only;
+    the other engines are shared whatever is asked for. "lm" learns its
+    language model from the IAM copy at ``IAM_DIR`` (see :func:`lm_available`).
     """
     if name != "easter2":
-        return _engine(name, "greedy", "")
-    return _engine(name, decoder, weights_choice() if weights is None else weights)
+        return _engine(name, "greedy", "", "")
+    lm_dir = str(iam_dir() or "") if decoder == "lm" else ""
+    return _engine(name, decoder, weights_choice() if weights is None else weights, lm_dir)
 
 
 @st.cache_resource(show_spinner=False)
-def _engine(name: str, decoder: str, weights: str):
+def _engine(name: str, decoder: str, weights: str, lm_dir: str):
     from htr.engines import get_engine as _get_engine
 
-    return _get_engine(name, decoder=decoder, weights=weights or None)
+    if decoder == "lm" and not lm_dir:
+        raise EngineUnavailable(LM_NEEDS_IAM)
+    return _get_engine(name, decoder=decoder, weights=weights or None, lm_dir=lm_dir or None)
+
+
+LM_NEEDS_IAM = ("Beam search with a language model learns English from the transcriptions of IAM's "
+                "training lines: set IAM_DIR to an IAM copy to use it.")
+
+
+def lm_available() -> bool:
+    """Whether the "lm" decoder has an IAM copy to learn from (it may still lack the split list)."""
+    return iam_dir() is not None
 
 
 def weights_files() -> list[str]:

@@ -180,6 +180,20 @@ def test_recognize_reads_an_example_line_with_confidence_and_download(easter2):
     at.toggle(key="rec_compare_decoders").set_value(True)
     rerun(at)
     assert "Beam search" in texts(at) and len(reading_html(at)) == 3
+    # without an IAM copy there is no language model to offer, and the page says how to get one
+    assert at.radio(key="rec_decoder").options == ["greedy (fast)", "beam search"]
+    assert "Set IAM_DIR" in texts(at)
+
+
+def test_recognize_with_the_language_model_where_iam_is_there(with_iam):
+    at = open_page("recognize")
+    assert at.radio(key="rec_decoder").options == ["greedy (fast)", "beam search", "beam + language model"]
+    at.radio(key="rec_decoder").set_value("lm")
+    rerun(at)
+    assert not at.error and len(reading_html(at)) == 1
+    at.toggle(key="rec_compare_decoders").set_value(True)
+    rerun(at)
+    assert "Beam + language model" in texts(at) and len(reading_html(at)) == 4
 
 
 def test_recognize_a_page_draws_line_boxes_and_reads_each_line(easter2):
