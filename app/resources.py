@@ -77,6 +77,29 @@ def lm_available() -> bool:
     return iam_dir() is not None
 
 
+#: A "reader" is an engine, or Easter2 with the language-model decoder (pages
+#: that line readers up side by side show it as one more).
+LM_READER = "easter2+lm"
+
+
+def readers(names: list[str]) -> list[str]:
+    """``names`` (engine names) with the LM reader after Easter2 where it can run."""
+    out = list(names)
+    if "easter2" in out and lm_available():
+        out.insert(out.index("easter2") + 1, LM_READER)
+    return out
+
+
+def reader_title(reader: str) -> str:
+    return f"{engine_title('easter2')} + language model" if reader == LM_READER else engine_title(reader)
+
+
+def try_read(reader: str, digest: str, layout: str, gray: np.ndarray):
+    """:func:`try_recognize` for a reader: ``(result, error_message)``."""
+    engine, decoder = ("easter2", "lm") if reader == LM_READER else (reader, "greedy")
+    return try_recognize(engine, digest, layout, gray, decoder)
+
+
 def weights_files() -> list[str]:
     """Easter2 weights files the app offers: every ``*.weights.h5`` under models/."""
     return sorted(str(p) for p in MODELS_DIR.glob("*.weights.h5"))

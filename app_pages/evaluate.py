@@ -48,14 +48,16 @@ if not available:
     st.warning(f"No reader can run here yet ({reasons}).")
     st.stop()
 
+readers = resources.readers(available)  # Easter2 + language model as one more, where it can run
+reader_title = resources.reader_title
+
 c1, c2 = st.columns(2)
 if len(items) > 1:
     n = c1.slider("Lines", 1, len(items), min(20, len(items)), key="ev_n")
 else:  # a slider needs two ends
     n = 1
     c1.write("1 line")
-chosen = c2.multiselect("Readers", available, default=available,
-                        format_func=resources.engine_title, key="ev_engines")
+chosen = c2.multiselect("Readers", readers, default=readers, format_func=reader_title, key="ev_engines")
 
 if st.button("Run the evaluation", type="primary", key="ev_run", disabled=not chosen):
     rows, errors = [], []
@@ -71,15 +73,15 @@ if st.button("Run the evaluation", type="primary", key="ev_run", disabled=not ch
             done += len(chosen)
             continue
         digest = widgets.digest_of(gray)
-        for engine in chosen:
-            bar.progress(done / total, text=f"{resources.engine_title(engine)} reads {name} ({done + 1}/{total})")
-            result, error = resources.try_recognize(engine, digest, "line", gray)
+        for reader in chosen:
+            bar.progress(done / total, text=f"{reader_title(reader)} reads {name} ({done + 1}/{total})")
+            result, error = resources.try_read(reader, digest, "line", gray)
             done += 1
             if error:
                 errors.append(f"{name}: {error}")
                 continue
             rows.append({
-                "line": name, "source": kind, "ref": ref, "engine": engine, "truth": truth,
+                "line": name, "source": kind, "ref": ref, "engine": reader, "truth": truth,
                 "read": result.text, "cer": cer(truth, result.text), "wer": wer(truth, result.text),
                 "seconds": result.seconds, "length": len(truth),
             })
@@ -104,7 +106,7 @@ for engine in engines:
     score = aggregate((r["truth"], r["read"]) for r in mine)
     secs = sorted(r["seconds"] for r in mine)
     summary.append({
-        "Reader": resources.engine_title(engine), "Lines": score.lines,
+        "Reader": reader_title(engine), "Lines": score.lines,
         "CER %": round(100 * score.cer, 2), "WER %": round(100 * score.wer, 2),
         "Exact lines": score.exact, "Median time (s)": round(secs[len(secs) // 2], 3),
     })
@@ -114,7 +116,7 @@ widgets.show_figure(viz.plot_engine_bars([
     {"engine": e, "label": s["Reader"], "seconds": s["Median time (s)"], "cer": s["CER %"] / 100}
     for e, s in zip(engines, summary)]), key="ev_bars")
 
-titles = {e: resources.engine_title(e) for e in engines}
+titles = {e: reader_title(e) for e in engines}
 c1, c2 = st.columns(2)
 with c1:
     st.markdown("**How many lines at each error rate**")
@@ -137,7 +139,7 @@ st.download_button("Download all readings (CSV)", buf.getvalue().encode("utf-8")
                    file_name="evaluation.csv", mime="text/csv", key="ev_csv")
 
 st.subheader("The hardest lines")
-worst_engine = st.selectbox("For reader", engines, format_func=resources.engine_title, key="ev_worst_engine")
+worst_engine = st.selectbox("For reader", engines, format_func=reader_title, key="ev_worst_engine")
 worst = sorted((r for r in rows if r["engine"] == worst_engine), key=lambda r: -r["cer"])[:5]
 for r in worst:
     try:
@@ -147,5 +149,5 @@ for r in worst:
     except HTRError as exc:
         st.error(str(exc))
     st.html(f'<p><b>True:</b></p><div class="htr-text">{viz.diff_html([("equal", r["truth"], r["truth"])])}</div>'
-            f'<p><b>Read by {resources.engine_title(r["engine"])}:</b></p>'
+            f'<p><b>Read by {reader_title(r["engine"])}:</b></p>'
             f'<div class="htr-text">{viz.diff_html(char_diff(r["truth"], r["read"])) or "&nbsp;"}</div>')

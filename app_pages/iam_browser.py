@@ -17,21 +17,21 @@ iam, reason = resources.get_iam()
 def engine_readings(image: widgets.InputImage, truth: str, key: str) -> None:
     """Each available engine's reading of ``image`` with its CER against ``truth``."""
     rows = []
-    for name in resources.engine_names():
-        ok, why = resources.availability().get(name, (False, "unknown"))
+    for name in resources.readers(resources.engine_names()):
+        title = resources.reader_title(name)
+        ok, why = resources.availability().get(name.split("+")[0], (False, "unknown"))
         if not ok:
-            st.markdown(f"**{resources.engine_title(name)}** — not available: {why}")
+            st.markdown(f"**{title}** — not available: {why}")
             continue
-        with st.spinner(f"{resources.engine_title(name)} is reading…"):
-            result, error = resources.try_recognize(name, image.digest, "line", image.gray)
+        with st.spinner(f"{title} is reading…"):
+            result, error = resources.try_read(name, image.digest, "line", image.gray)
         if error:
-            st.markdown(f"**{resources.engine_title(name)}** — :red[{error}]")
+            st.markdown(f"**{title}** — :red[{error}]")
             continue
         c = cer(truth, result.text)
-        rows.append({"engine": name, "label": resources.engine_title(name),
-                     "seconds": result.seconds, "cer": c})
+        rows.append({"engine": name, "label": title, "seconds": result.seconds, "cer": c})
         st.html(
-            f"<p><b>{resources.engine_title(name)}</b> — CER {100 * c:.1f} %, "
+            f"<p><b>{title}</b> — CER {100 * c:.1f} %, "
             f"{result.seconds:.2f} s</p>"
             f'<div class="htr-text">{viz.diff_html(char_diff(truth, result.text)) or "&nbsp;"}</div>'
         )

@@ -29,7 +29,7 @@ MAX_DISPLAY_SIDE = 1600
 
 # Colour-blind-safe palette (Okabe–Ito) for engines and series.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
-ENGINE_COLOURS = {"easter2": "#0072B2", "easyocr": "#E69F00", "tesseract": "#009E73"}
+ENGINE_COLOURS = {"easter2": "#0072B2", "easter2+lm": "#56B4E9", "easyocr": "#E69F00", "tesseract": "#009E73"}
 
 SpanCols = tuple[str, float, float, float]
 

@@ -336,6 +336,7 @@ def test_iam_browser_with_iam_browses_splits_forms_and_lines(with_iam):
     line_id = at.selectbox(key="iam_line").value
     page = texts(at)
     assert "True text:" in page and "CER" in page
+    assert "<b>Easter2 (ours) + language model</b> — CER" in page  # the LM reading beside the engines
     assert "iam_form_fig" in plotly_keys(at)
     # search by text jumps to the line that contains it
     at.sidebar.text_input(key="iam_query").set_value("Labour")
@@ -375,6 +376,7 @@ def test_inside_the_model_shows_all_four_views(easter2):
 def test_evaluate_on_examples_without_iam(easter2):
     at = open_page("evaluate")
     assert "No IAM database here" in texts(at)
+    assert "Easter2 (ours) + language model" not in at.multiselect(key="ev_engines").options  # no LM text
     at.slider(key="ev_n").set_value(3)
     at.multiselect(key="ev_engines").set_value(["easter2"])
     at.button(key="ev_run").click()
@@ -394,11 +396,13 @@ def test_evaluate_on_an_iam_split(with_iam):
     at = open_page("evaluate")
     assert at.selectbox(key="ev_split").value in ("test", "testset", "validation")
     at.slider(key="ev_n").set_value(2)
-    at.multiselect(key="ev_engines").set_value(["easter2"])
+    assert "Easter2 (ours) + language model" in at.multiselect(key="ev_engines").options  # where IAM is there
+    at.multiselect(key="ev_engines").set_value(["easter2", "easter2+lm"])
     at.button(key="ev_run").click()
     rerun(at)
     (summary,) = at.dataframe
-    assert summary.value.iloc[0]["Lines"] == 2
+    assert list(summary.value["Reader"]) == ["Easter2 (ours)", "Easter2 (ours) + language model"]
+    assert list(summary.value["Lines"]) == [2, 2]
 
 
 # ---------------------------------------------------------------- presentation mode
