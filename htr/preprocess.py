@@ -100,16 +100,54 @@ class Prepared:
         return (255 - np.clip(self.x.T * 255, 0, 255)).astype(np.uint8)
 
 
-def normalize_ink(gray: np.ndarray) -> np.ndarray:
+def gray_levels(gray: np.ndarray) -> np.ndarray:
+    """How many pixels of an 8-bit gray image have each of the 256 levels."""
+    return np.asarray(Image.fromarray(np.ascontiguousarray(gray, np.uint8)).histogram())
+
+
+def gray_percentile(gray: np.ndarray, q: float, dtype=np.float32, levels=None) -> float:
+    """``float(np.percentile(gray.astype(dtype), q))``, for an 8-bit image from its level counts.
+
+    Counting 256 levels costs a fraction of numpy's partial sort of every pixel
+    (that ran five times per line and was most of the preprocessing time). The
+    two order statistics around the q-th percentile are read off the cumulative
+    counts and interpolated as numpy's default "linear" method does, in
+    ``dtype``, so the result is the same to the bit (``q`` a Python number:
+    numpy's arithmetic depends on its type). ``levels``: the counts of
+    :func:`gray_levels`, when already known. Images that are not 8-bit go
+    through ``np.percentile``.
+    """
+    if gray.dtype != np.uint8:
+        return float(np.percentile(gray.astype(dtype), q))
+    cum = np.cumsum(gray_levels(gray) if levels is None else levels)
+    n = int(cum[-1])
+
+    def order_stat(k: int):  # the k-th smallest pixel (0-based)
+        return dtype(np.searchsorted(cum, k, side="right"))
+
+    v = (n - 1) * (q / 100)
+    if v >= n - 1:
+        return float(order_stat(n - 1))
+    i = int(np.floor(v))
+    t = v - i
+    a, b = order_stat(i), order_stat(i + 1)
+    d = b - a
+    return float(b - d * dtype(1 - t) if t >= 0.5 else a + d * dtype(t))  # numpy's _lerp
+
+
+def normalize_ink(gray: np.ndarray, levels=None) -> np.ndarray:
     """Map an 8-bit gray line to float ink in [0, 1]: paper 0, darkest ink 1.
 
     Paper brightness and ink darkness differ between scans, pens and our
     synthetic renders; stretching between a high percentile (paper) and a low
-    one (ink) makes them look alike to the model.
+    one (ink) makes them look alike to the model. ``levels``: the image's
+    :func:`gray_levels`, when already known.
     """
+    if gray.dtype == np.uint8 and levels is None:
+        levels = gray_levels(gray)
     g = gray.astype(np.float32)
-    paper = float(np.percentile(g, 90))
-    ink = float(np.percentile(g, 0.5))
+    paper = gray_percentile(gray, 90, levels=levels)
+    ink = gray_percentile(gray, 0.5, levels=levels)
     if paper - ink < 16:  # very little ink (a single stroke): use the darkest pixel
         ink = float(g.min())
     span = paper - ink
@@ -123,13 +161,13 @@ def normalize_ink(gray: np.ndarray) -> np.ndarray:
 FRAME_V, FRAME_H = 0.05, 0.1
 
 
-def ink_box(gray: np.ndarray) -> tuple[int, int, int, int] | None:
+def ink_box(gray: np.ndarray, levels=None) -> tuple[int, int, int, int] | None:
     """(left, top, right, bottom) of the ink, or None for a blank image.
 
     A row counts when at least 0.2 % of its pixels are ink, so scanner specks in
     a margin don't hold the box open; any inked column counts.
     """
-    ink = normalize_ink(gray) > 0.35
+    ink = normalize_ink(gray, levels) > 0.35
     rows = np.nonzero(ink.sum(axis=1) >= max(1, int(0.002 * gray.shape[1])))[0]
     cols = np.nonzero(ink.any(axis=0))[0]
     if len(rows) == 0 or len(cols) == 0:
@@ -145,13 +183,14 @@ def frame_line(gray: np.ndarray) -> tuple[np.ndarray, int, int]:
     border cost 6 CER points on the real IAM lines). Returns the framed image
     and where its top-left corner lies in ``gray`` (negative: margin added).
     """
-    box = ink_box(gray)
+    levels = gray_levels(gray) if gray.dtype == np.uint8 else None
+    box = ink_box(gray, levels)
     if box is None:
         return gray, 0, 0
     x0, y0, x1, y1 = box
     ih = y1 - y0
     py, px = int(round(FRAME_V * ih)), int(round(FRAME_H * ih))
-    paper = int(np.percentile(gray, 90))
+    paper = int(gray_percentile(gray, 90, np.float64, levels))  # as np.percentile of the 8-bit image
     framed = np.pad(gray[y0:y1, x0:x1], ((py, py), (px, px)), constant_values=paper)
     return framed, x0 - px, y0 - py
 
@@ -178,7 +217,7 @@ def prepare_line(gray: np.ndarray, width: int | None = WIDTH, frame: bool = True
         new_w = width
     sx = new_w / w
     img = Image.fromarray(gray).resize((new_w, HEIGHT), Image.Resampling.BILINEAR)
-    ink = normalize_ink(np.asarray(img))
+    ink = normalize_ink(np.asarray(img), img.histogram())
     total = width if width is not None else -(-new_w // STRIDE) * STRIDE
     x = np.zeros((total, HEIGHT), dtype=np.float32)
     x[:new_w] = ink.T

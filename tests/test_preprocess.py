@@ -271,3 +271,37 @@ def test_to_image_places_a_map_over_the_ink():
     assert out.shape == g.shape
     assert out[60, 400] == pytest.approx(1.0)
     assert out[5, 400] == 0 and out[60, 50] == 0  # far margins stay empty
+
+
+# ---------------------------------------------------------------- percentiles from level counts
+
+
+def test_gray_percentile_equals_numpy_to_the_bit():
+    """The histogram percentile must give np.percentile's value exactly: the model input depends on it."""
+    rng = np.random.default_rng(0)
+    images = [np.full((3, 4), 7, np.uint8), np.array([[0, 255]], np.uint8), np.array([[9]], np.uint8)]
+    for k in range(60):
+        h, w = int(rng.integers(1, 40)), int(rng.integers(1, 400))
+        lo, hi = sorted(rng.integers(0, 257, 2))
+        images.append(rng.integers(lo, max(hi, lo + 1), (h, w)).astype(np.uint8))
+    images.append(with_bar(91, 1810, 300, 900, paper=246, ink=35))
+    # few pixels of spread-out levels: neighbouring order statistics differ, so the interpolation shows
+    images += [rng.integers(0, 256, (1, int(rng.integers(2, 13)))).astype(np.uint8) for _ in range(300)]
+    qs = (0, 0.5, 1, 10, 33.3, 50, 90, 99.5, 100, *rng.uniform(0, 100, 20).tolist())
+    for g in images:
+        levels = preprocess.gray_levels(g)
+        assert levels.sum() == g.size
+        for q in qs:
+            want32 = np.percentile(g.astype(np.float32), q)
+            assert preprocess.gray_percentile(g, q) == want32, (g.shape, q)
+            assert preprocess.gray_percentile(g, q, levels=levels) == want32
+            assert preprocess.gray_percentile(g, q, np.float64) == np.percentile(g, q), (g.shape, q)
+    # not 8-bit: numpy itself
+    f = rng.random((20, 30)).astype(np.float32)
+    assert preprocess.gray_percentile(f, 90) == float(np.percentile(f, 90))
+
+
+def test_normalize_ink_of_a_crop_and_of_its_copy_agree():
+    g = with_bar(90, 700, 100, 300, paper=240, ink=30)
+    crop = g[10:80, 50:600]  # not contiguous
+    np.testing.assert_array_equal(normalize_ink(crop), normalize_ink(np.ascontiguousarray(crop)))

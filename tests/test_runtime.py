@@ -103,6 +103,36 @@ def test_bfloat16_stays_close(model):
     assert np.abs(out - ref).max() < 0.1  # bf16 has 8 mantissa bits: close, not equal
 
 
+
+def test_bfloat16_constant_kernels_give_the_captured_kernels_results(model):
+    """bf16 kernels enter the graph as constants (no reorder per call); the results stay bit for bit."""
+    import dataclasses
+
+    import tensorflow as tf
+
+    from htr.runtime import FastEaster2
+
+    const = FastEaster2(model, "bfloat16")
+    captured = FastEaster2(model, "bfloat16")
+    as_tensor = lambda c: dataclasses.replace(c, w=tf.constant(c.w))  # noqa: E731
+    assert isinstance(const.stem[0].w, np.ndarray)
+    captured.stem = [as_tensor(c) for c in captured.stem]
+    for unit in captured.units:
+        for key in ("res_old", "res_in"):
+            unit[key] = as_tensor(unit[key])
+        unit["convs"] = [as_tensor(c) for c in unit["convs"]]
+    captured.head = [as_tensor(c) for c in captured.head]
+    for seed, w in ((7, 500), (8, 900)):
+        prep = prepare_line(synthetic_line(w, 70, seed=seed), None)
+        for mode, aux in (("layout", WIDTH // 4), ("true", [prep.width])):
+            a = const.run(prep.x[None], aux, mode, inspect=True)
+            b = captured.run(prep.x[None], aux, mode, inspect=True)
+            for key in a:
+                np.testing.assert_array_equal(a[key], b[key], err_msg=f"{mode} {key}")
+            np.testing.assert_array_equal(const.run(prep.x[None], aux, mode),
+                                          captured.run(prep.x[None], aux, mode), err_msg=mode)
+
+
 def test_bad_input_shapes_are_refused(fast):
     with pytest.raises(ValueError):
         fast.run(np.zeros((1, 102, 80), np.float32), 500)
