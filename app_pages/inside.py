@@ -7,6 +7,7 @@ from app import resources, widgets
 from app.state import presentation
 from htr import viz
 from htr.alphabet import label
+from htr.metrics import cer, char_diff
 
 st.title("Inside the model")
 st.markdown(
@@ -54,6 +55,23 @@ if truth:
 st.header("1 · What the network outputs at each step")
 st.markdown(f"**Read:** `{analysis.greedy.text}`" + (f"  \n**True:** `{truth}`" if truth else ""))
 widgets.show_figure(viz.plot_ctc(image.gray, probs, columns, decoded, aligned), key="in_ctc")
+if not presentation() and resources.lm_available():
+    with st.expander("What a language model changes"):
+        lm_read, lm_error = resources.try_read(resources.LM_READER, image.digest, "line", image.gray)
+        if lm_error:
+            st.error(lm_error)
+        else:
+            st.markdown(
+                "The same probabilities, decoded by beam search that also asks a character 5-gram model "
+                "of English (learnt from the transcriptions of IAM's training lines) how likely each next "
+                "character is. Marked: where that reading departs from the greedy one above "
+                "(changed, added, dropped)."
+            )
+            st.html(f'<div class="htr-text">{viz.diff_html(char_diff(analysis.greedy.text, lm_read.text)) or "&nbsp;"}'
+                    "</div>")
+            if truth:
+                st.caption(f"CER greedy {100 * cer(truth, analysis.greedy.text):.1f} % · "
+                           f"with the language model {100 * cer(truth, lm_read.text):.1f} %")
 with st.expander("How to read this picture", expanded=presentation()):
     st.markdown(
         f"""

@@ -368,6 +368,15 @@ def test_inside_the_model_shows_all_four_views(easter2):
     at.radio(key="in_unit").set_value(3)
     rerun(at)
     assert "in_acts" in plotly_keys(at)
+    assert not [e for e in at.expander if e.label == "What a language model changes"]  # no IAM, no LM
+
+
+def test_inside_the_model_shows_what_the_language_model_changes(with_iam):
+    at = open_page("inside")
+    (lm,) = [e for e in at.expander if e.label == "What a language model changes"]
+    assert not lm.error
+    assert "character 5-gram model" in " ".join(m.value for m in lm.markdown)
+    assert any("CER greedy" in c.value and "with the language model" in c.value for c in lm.caption)
 
 
 # ---------------------------------------------------------------- evaluate
