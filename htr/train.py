@@ -298,34 +298,57 @@ def evaluate(model, lines: list[tuple[np.ndarray, str]], width: int, batch: int 
 
 # ---------------------------------------------------------------- loop
 def _plot_curves(rows: list[dict], path: Path) -> None:
-    """A small PNG of loss and CER per epoch (Pillow only, so it works anywhere)."""
+    """A small PNG of loss and validation CER per epoch (Pillow only, so it works anywhere).
+
+    CER is drawn on a log scale from 0.5 % to 100 %, so that the late epochs,
+    where the numbers that matter move by tenths of a point, stay visible;
+    loss on a linear scale. Where the rows carry a ``stage`` (the shipped
+    log), each stage's start is marked.
+    """
     from PIL import Image, ImageDraw
 
     W, H, pad = 900, 420, 50
     img = Image.new("RGB", (W, H), "white")
     d = ImageDraw.Draw(img)
-    d.text((pad, 10), "Easter2 training: loss (left, grey) and validation CER (right)", fill="black")
+    d.text((pad, 10), "Easter2 training: loss (grey, linear) and validation CER (log scale, right axis)", fill="black")
     n = len(rows)
     if n < 1:
         img.save(path)
         return
     xs = [pad + (W - 2 * pad) * (i / max(1, n - 1)) for i in range(n)]
+    lo, hi = math.log10(0.005), 0.0
 
-    def series(key, color, top=None):
+    def y_cer(v: float) -> float:
+        f = (math.log10(min(max(v, 0.005), 1.0)) - lo) / (hi - lo)
+        return H - pad - (H - 2 * pad) * f
+
+    def series(key, color, cer: bool):
         vals = [float(r[key]) for r in rows if r.get(key) not in (None, "")]
         if len(vals) != n:
             return
-        hi = top or max(vals) or 1.0
-        pts = [(x, H - pad - (H - 2 * pad) * min(v / hi, 1.0)) for x, v in zip(xs, vals)]
+        top = max(vals) or 1.0
+        pts = [(x, y_cer(v) if cer else H - pad - (H - 2 * pad) * min(v / top, 1.0)) for x, v in zip(xs, vals)]
         if len(pts) > 1:
             d.line(pts, fill=color, width=3)
-        d.text((pts[-1][0] - 120, pts[-1][1] - 14), f"{key} {vals[-1]:.3f}", fill=color)
+        label = f"{key} {vals[-1] * 100:.1f} %" if cer else f"{key} {vals[-1]:.2f}"
+        d.text((pts[-1][0] - 150, pts[-1][1] - 14), label, fill=color)
 
     d.rectangle([pad, pad, W - pad, H - pad], outline="black")
-    series("loss", (120, 120, 120))
-    series("val_cer_synth", (30, 90, 200), top=1.0)
-    series("val_cer_real", (200, 40, 40), top=1.0)
-    d.text((pad, H - pad + 8), f"epoch 1 ... {n}  (CER axis 0 to 1)", fill="black")
+    for v in (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0):  # CER grid
+        y = y_cer(v)
+        d.line([(pad, y), (W - pad, y)], fill=(225, 225, 225))
+        d.text((W - pad + 4, y - 6), f"{v * 100:g}%", fill="black")
+    last = None
+    for x, r in zip(xs, rows):
+        if r.get("stage") and r["stage"] != last:
+            d.line([(x, pad), (x, H - pad)], fill=(150, 150, 150))
+            d.text((x + 3, pad + 3), str(r["stage"]), fill=(90, 90, 90))
+            last = r["stage"]
+    series("loss", (120, 120, 120), cer=False)
+    series("val_cer_synth", (30, 90, 200), cer=True)
+    series("val_cer_real", (200, 40, 40), cer=True)
+    d.text((pad, H - pad + 8), f"epoch 1 ... {n}   blue: held-back synthetic lines, red: real validation lines",
+           fill="black")
     img.save(path)
 
 
