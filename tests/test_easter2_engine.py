@@ -58,12 +58,86 @@ def test_recognize_returns_a_timed_recognition(engine):
     assert rec.lines == () and rec.box is None
 
 
-def test_recognize_agrees_with_analyze(engine):
+def test_recognize_agrees_with_analyze(weights):
+    """On the float path the reading and the views' greedy reading are one computation."""
+    from htr.engines.easter2 import Easter2Engine
+
+    engine = Easter2Engine(weights=weights, precision="float32")
+    assert engine.reading_precision == "float32"
     line = synthetic_line(seed=3)
     rec = engine.recognize(line)
     ana = engine.analyze(line)
     assert rec.text == ana.greedy.text
     assert rec.char_probs == pytest.approx(ana.greedy.char_probs, abs=1e-5)
+
+
+def test_int8_reads_by_default_on_a_cpu_and_the_views_stay_float(engine, monkeypatch):
+    import tensorflow as tf
+
+    from htr.runtime import default_dtype
+
+    monkeypatch.delenv("HTR_PRECISION", raising=False)
+    if tf.config.list_physical_devices("GPU"):
+        pytest.skip("TensorFlow sees a GPU: the engine keeps its float GPU path")
+    assert engine.reading_precision == "int8"
+    ok, status = engine.availability()
+    assert ok and "reads in int8" in status and f"views in {default_dtype()}" in status
+    line = synthetic_line(900, 70, seed=11)
+    probs_int8 = engine._forward([engine.analyze(line, beam=False).prepared])[0]
+    ana = engine.analyze(line, beam=False)  # the float path: exact probabilities
+    n = ana.prepared.content_steps
+    assert ana.probs.shape == probs_int8[:n].shape
+    assert not np.array_equal(ana.probs, probs_int8[:n])  # two different computations
+    assert np.abs(ana.probs - probs_int8[:n]).max() < 0.05  # random weights: near-uniform, close
+
+
+def test_int8_concurrent_reads_equal_serial_reads(engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    lines = [synthetic_line(300 + 150 * k, 60 + 5 * k, seed=30 + k) for k in range(6)]
+    serial = [engine.recognize(g).text for g in lines]
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda g: engine.recognize(g).text, lines * 2))
+    assert parallel == serial * 2
+
+
+def test_int8_conversion_failure_falls_back_to_the_float_path(weights, tmp_path, monkeypatch):
+    import shutil
+
+    import tensorflow as tf
+
+    from htr.engines.easter2 import Easter2Engine
+    from htr.runtime import default_dtype
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("converter broke on purpose")
+
+    monkeypatch.setattr(tf.lite.TFLiteConverter, "from_concrete_functions", broken)
+    own = tmp_path / "fallback.weights.h5"  # a file of its own: no int8 reader cached for it
+    shutil.copyfile(weights, own)
+    eng = Easter2Engine(weights=own, precision="int8")
+    rec = eng.recognize(synthetic_line(seed=12))
+    assert isinstance(rec.text, str) and len(rec.char_probs) == len(rec.text)
+    assert eng.reading_precision == default_dtype()
+    ok, status = eng.availability()
+    assert ok is True
+    assert "int8 unavailable" in status and "converter broke on purpose" in status
+    assert f"reads in {default_dtype()}" in status
+    ok2, status2 = Easter2Engine(weights=own).availability()  # another engine of the process knows too
+    assert ok2 and "int8 unavailable" in status2
+
+
+def test_precision_names(weights, monkeypatch):
+    from htr.engines.easter2 import Easter2Engine
+
+    with pytest.raises(ValueError, match="int8"):
+        Easter2Engine(weights=weights, precision="int4")
+    monkeypatch.setenv("HTR_PRECISION", "float32")
+    assert Easter2Engine(weights=weights).reading_precision == "float32"
+    monkeypatch.setenv("HTR_PRECISION", "int8")
+    assert Easter2Engine(weights=weights).reading_precision == "int8"
+    # the true-width policy has no int8 graph: it reads on the float path
+    assert Easter2Engine(weights=weights, width=None, precision="int8").reading_precision != "int8"
 
 
 def test_analyze_shapes(engine):
@@ -106,7 +180,7 @@ def test_lines_read_alone_or_in_a_batch_agree(engine):
 def test_beam_decoder_engine(weights):
     from htr.engines.easter2 import Easter2Engine
 
-    eng = Easter2Engine(weights=weights, decoder="beam")
+    eng = Easter2Engine(weights=weights, decoder="beam", precision="float32")  # reading = the views' path
     line = synthetic_line(seed=8)
     rec = eng.recognize(line)
     assert rec.text == eng.analyze(line).beam.text

@@ -170,3 +170,112 @@ def test_compute_width_and_groups():
     assert sorted(i for g in groups for i in g) == list(range(6))
     assert [0, 4] in [sorted(g) for g in groups]  # the two full-width lines share a batch
     assert _width_groups([]) == []
+
+
+# ---------------------------------------------------------------- the int8 path (TensorFlow Lite)
+def _layout_inputs():
+    """Drawn lines of several sizes as the layout graph's inputs (cut past the ink), with their steps."""
+    from htr.runtime import compute_width
+
+    out = []
+    for seed, (w, h) in enumerate(((300, 60), (700, 70), (900, 50), (1200, 80), (500, 90), (1500, 70))):
+        prep = prepare_line(synthetic_line(w, h, seed=seed + 20), WIDTH)
+        out.append((np.ascontiguousarray(prep.x[None, : compute_width(prep.content, "layout")]), prep.content_steps))
+    return out
+
+
+@pytest.fixture(scope="module")
+def lite(model):
+    from htr.runtime import LiteEaster2
+
+    return LiteEaster2(model)
+
+
+def _agreement(fast, lite, min_margin: float = 0.0):
+    """(share of steps whose argmax agrees, steps counted, max |Δp|) of int8 against float32."""
+    agree = steps = 0
+    dmax = 0.0
+    for x, n in _layout_inputs():
+        ref = fast.run(x, WIDTH // 4, "layout")[0, :n]
+        out = lite.run(x, WIDTH // 4)[0, :n]
+        top2 = np.sort(ref, axis=-1)[:, -2:]
+        decided = (top2[:, 1] - top2[:, 0]) > min_margin
+        agree += int((ref.argmax(-1) == out.argmax(-1))[decided].sum())
+        steps += int(decided.sum())
+        dmax = max(dmax, float(np.abs(out - ref).max()))
+    return agree / max(steps, 1), steps, dmax
+
+
+def test_int8_reads_like_float32_with_random_weights(fast, lite):
+    """Untrained weights give near-uniform softmaxes: about 1-2 % of steps are near-ties (top-two
+    margin under 1e-4) that any rounding flips; where float32 has decided (margin > 1e-3,
+    about half the steps) int8 must agree."""
+    assert lite.blob[4:8] == b"TFL3"  # a TFLite flatbuffer, built in memory
+    share, steps, dmax = _agreement(fast, lite, min_margin=1e-3)
+    assert steps > 500, steps
+    assert share >= 0.99, (share, steps)
+    assert dmax < 0.01, dmax
+
+
+def test_int8_reads_like_float32_with_the_shipped_weights():
+    from htr.model import DEFAULT_WEIGHTS, load_model
+    from htr.runtime import FastEaster2, LiteEaster2
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip(f"no shipped weights at {DEFAULT_WEIGHTS}")
+    m = load_model()
+    share, steps, dmax = _agreement(FastEaster2(m, "float32"), LiteEaster2(m))
+    assert steps > 1000
+    assert share >= 0.99, share
+    assert dmax > 0  # int8 is not float32: the comparison is not against itself
+
+
+def test_int8_batch_reads_each_line_as_alone(lite):
+    inputs = _layout_inputs()[:4]
+    w = max(x.shape[1] for x, _ in inputs)
+    batch = np.zeros((len(inputs), w, 80), np.float32)
+    for k, (x, _) in enumerate(inputs):
+        batch[k, : x.shape[1]] = x[0]  # zero columns: the layout's blank paper
+    together = lite.run(batch, WIDTH // 4)
+    for k, (x, n) in enumerate(inputs):
+        xp = np.zeros((1, w, 80), np.float32)
+        xp[0, : x.shape[1]] = x[0]
+        np.testing.assert_array_equal(together[k], lite.run(xp, WIDTH // 4)[0])
+
+
+def test_int8_concurrent_calls_equal_serial_calls(lite):
+    """One interpreter, several threads (the app's sessions): each call still gets its own result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    inputs = [x for x, _ in _layout_inputs()] * 3
+    serial = [lite.run(x, WIDTH // 4) for x in inputs]
+    with ThreadPoolExecutor(6) as pool:
+        parallel = list(pool.map(lambda x: lite.run(x, WIDTH // 4), inputs))
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_int8_refuses_what_it_cannot_compute(lite):
+    x = np.zeros((1, 512, 80), np.float32)
+    with pytest.raises(ValueError):
+        lite.run(x, WIDTH // 4, "true")
+    with pytest.raises(ValueError):
+        lite.run(x, WIDTH // 4, inspect=True)
+    with pytest.raises(ValueError):
+        lite.run(x, 300)  # the graph averages over 500 steps
+    with pytest.raises(ValueError):
+        lite.run(np.zeros((1, 102, 80), np.float32), WIDTH // 4)
+
+
+def test_precision_from_the_environment(monkeypatch):
+    from htr.runtime import bf16_supported, default_dtype, lite_threads, requested_precision
+
+    monkeypatch.setenv("HTR_PRECISION", "int8")
+    assert requested_precision() == "int8"
+    assert default_dtype() == ("bfloat16" if bf16_supported() else "float32")  # the float path beside it
+    monkeypatch.setenv("HTR_PRECISION", "fp32")
+    assert requested_precision() == default_dtype() == "float32"
+    monkeypatch.setenv("HTR_PRECISION", "")
+    assert requested_precision() is None
+    monkeypatch.setenv("HTR_INTRA_THREADS", "1")
+    assert lite_threads() == 1

@@ -12,7 +12,7 @@ from htr import ctc
 from htr.engines.base import Engine
 from htr.errors import EngineFailed, EngineUnavailable
 from htr.preprocess import HEIGHT, STRIDE, WIDTH, Prepared, prepare_line
-from htr.runtime import compute_width
+from htr.runtime import PRECISIONS, compute_width
 from htr.types import Box, Recognition
 
 
@@ -39,9 +39,24 @@ class Easter2Engine(Engine):
     ``width=2000`` (default) reads a line as if padded to Easter2's 2000-column
     training layout (squeezed if wider); ``width=None`` at its true width. Both
     run through :class:`htr.runtime.FastEaster2` (exact to float rounding for
-    float32; the layout is computed only a little past the ink). ``precision``:
-    "float32" or "bfloat16"; default :func:`htr.runtime.default_dtype`
-    ($HTR_PRECISION, else bfloat16 where the CPU has native bf16).
+    float32; the layout is computed only a little past the ink).
+
+    ``precision`` of the *reading* (:meth:`recognize`, :meth:`read_lines`):
+    "int8", "bfloat16" or "float32"; None (default) is ``$HTR_PRECISION`` if
+    set, else int8 on a CPU (:class:`htr.runtime.LiteEaster2`: the same layout
+    graph through TensorFlow Lite with int8 weights, built in memory when the
+    model loads) and the float dtype where TensorFlow sees a GPU. The float
+    dtype is :func:`htr.runtime.default_dtype` (bfloat16 where the CPU has
+    native bf16, else float32). Where the int8 path cannot be built (no
+    ``tf.lite``, a conversion error) the engine reads in the float dtype and
+    :meth:`availability` says why. The int8 path covers the layout policy
+    only: ``width=None`` reads in the float dtype.
+
+    The "inside the model" views (:meth:`analyze`: probabilities, SE gates,
+    activations; :meth:`saliency`) always run the float path: int8 has no
+    gates or activations to show and moves single probabilities (by up to
+    about 0.6; the argmax agrees on about 99.7 % of steps), so the views'
+    greedy reading can differ from :meth:`recognize`'s at a few characters.
     ``decoder``: one of :data:`DECODERS`; "lm" fits its language model on the
     train-split transcriptions of the IAM copy at ``lm_dir`` (default
     ``$IAM_DIR``, else ``../shared/iam``) and says so where there is none.
@@ -54,8 +69,8 @@ class Easter2Engine(Engine):
                  precision: str | None = None, lm_dir=None):
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}: use one of {', '.join(DECODERS)}")
-        if precision not in (None, "float32", "bfloat16"):
-            raise ValueError(f"unknown precision {precision!r}: use 'float32' or 'bfloat16'")
+        if precision not in (None, *PRECISIONS):
+            raise ValueError(f"unknown precision {precision!r}: use one of {', '.join(PRECISIONS)}")
         self.weights = weights
         self.decoder = decoder
         self.lm_dir = lm_dir
@@ -63,6 +78,8 @@ class Easter2Engine(Engine):
         self.precision = precision
         self._model = None
         self._fast = None
+        self._lite = None  # the int8 reader, when it is this engine's reading path
+        self._note = ""  # how this engine reads, once loaded (for availability)
         self._error: str | None = None
         self._error_stamp = None
         self._lock = threading.Lock()
@@ -90,6 +107,8 @@ class Easter2Engine(Engine):
             if self._model is None and self._error is None:
                 try:
                     self._model, self._fast = _shared_runtime(self.weights, self.precision)
+                    self._lite, self._note = _reading_path(self.weights, self.precision, self.mode,
+                                                          self.width or WIDTH, self._model, self._fast)
                 except EngineUnavailable as exc:
                     self._error, self._error_stamp = str(exc), self._stamp()
             if self._model is None:
@@ -97,8 +116,20 @@ class Easter2Engine(Engine):
             return self._model
 
     def _runtime(self):
+        """The float runtime (:class:`htr.runtime.FastEaster2`): the views, and reading without int8."""
         self._load()
         return self._fast
+
+    def _reader(self):
+        """The runtime that reads lines: the int8 one where it is in use, else the float one."""
+        self._load()
+        return self._lite or self._fast
+
+    @property
+    def reading_precision(self) -> str:
+        """"int8", "bfloat16" or "float32": what :meth:`recognize` runs (loads the model)."""
+        self._load()
+        return "int8" if self._lite is not None else self._fast.dtype.name
 
     def availability(self) -> tuple[bool, str]:
         from htr.weights import weights_path  # no Keras import just to look for a file
@@ -108,12 +139,19 @@ class Easter2Engine(Engine):
             return False, self._error
         if not p.is_file():
             return False, f"no trained Easter2 weights at {p}"
-        return True, f"weights {p.name} ({p.stat().st_size / 1e6:.1f} MB)"
+        note = self._note or _reading_note(self.weights, self.precision, self.mode, self.width or WIDTH)
+        return True, f"weights {p.name} ({p.stat().st_size / 1e6:.1f} MB)" + (f"; {note}" if note else "")
 
     def warm_up(self) -> None:
-        """Load the model and trace its compiled pass once, so the first real call is fast."""
-        fast = self._runtime()
-        fast.warm_up(modes=(self.mode,), widths=(self.width or 1024,))
+        """Load the model and run its reading path once, so the first real call is fast.
+
+        The float graph of the views is traced on their first use.
+        """
+        reader = self._reader()
+        if reader is self._lite:
+            reader.warm_up(widths=(1024,))
+        else:
+            reader.warm_up(modes=(self.mode,), widths=(self.width or 1024,))
 
     # -- running -----------------------------------------------------------
     def _decode(self, probs: np.ndarray) -> ctc.Decoded:
@@ -127,8 +165,12 @@ class Easter2Engine(Engine):
         return ctc.best_path(probs)
 
     def _forward(self, preps: list[Prepared], inspect: bool = False):
-        """Run prepared lines, batching lines of similar width; per line: probs or dict."""
-        fast = self._runtime()
+        """Run prepared lines, batching lines of similar width; per line: probs or dict.
+
+        The int8 reader where it is in use, except for ``inspect`` (gates and
+        activations: the float path).
+        """
+        fast = self._runtime() if inspect else self._reader()
         mode = self.mode
         layout = self.width or WIDTH
         need = [compute_width(p.content if mode == "layout" else p.width, mode, layout) for p in preps]
@@ -218,12 +260,22 @@ _RUNTIMES: dict = {}
 _RUNTIMES_LOCK = threading.Lock()
 
 
+def _weights_key(weights):
+    from htr.weights import weights_path
+
+    p = weights_path(weights)
+    try:
+        return str(p.resolve()), p.stat().st_mtime_ns
+    except OSError:
+        return str(p), None
+
+
 def _shared_runtime(weights, precision):
     from htr.model import load_model, weights_path
     from htr.runtime import FastEaster2, configure_threads, default_dtype
 
     p = weights_path(weights)
-    dtype = precision or default_dtype()
+    dtype = precision if precision in ("float32", "bfloat16") else default_dtype()
     try:
         key = (str(p.resolve()), p.stat().st_mtime_ns, dtype)
     except OSError:
@@ -261,3 +313,58 @@ def _width_groups(widths: list[int]) -> list[list[int]]:
         groups.append(order[cut[j] : j])
         j = cut[j]
     return groups[::-1]
+
+
+#: The int8 reader per (weights file, layout steps): a LiteEaster2, or the reason it could not be built.
+_LITES: dict = {}
+
+
+def _wants_int8(precision) -> tuple[bool, str]:
+    """Whether to read in int8 (explicitly, or by default on a CPU), and the reason when not."""
+    from htr.runtime import requested_precision
+
+    want = precision or requested_precision()
+    if want is not None:
+        return want == "int8", f"precision {want} requested"
+    import tensorflow as tf
+
+    if tf.config.list_physical_devices("GPU"):
+        return False, "TensorFlow sees a GPU"
+    return True, ""
+
+
+def _reading_path(weights, precision, mode, layout, model, fast):
+    """(the int8 reader or None, a note on how the engine reads) for an engine's settings."""
+    int8, why = _wants_int8(precision)
+    if not int8:
+        return None, ""
+    if mode != "layout":
+        return None, f"reads in {fast.dtype.name}: the int8 path covers the layout width policy only"
+    from htr.runtime import LiteEaster2, LiteUnavailable
+
+    steps = -(-layout // STRIDE)
+    key = (*_weights_key(weights), steps)
+    with _RUNTIMES_LOCK:
+        if key not in _LITES:
+            try:
+                _LITES[key] = LiteEaster2(model, steps)
+            except LiteUnavailable as exc:
+                _LITES[key] = str(exc)
+        lite = _LITES[key]
+    if isinstance(lite, str):
+        return None, f"int8 unavailable ({lite}): reads in {fast.dtype.name}"
+    return lite, f"reads in {lite.describe()}, views in {fast.dtype.name}"
+
+
+def _reading_note(weights, precision, mode, layout) -> str:
+    """The note of :func:`_reading_path` where this process already built (or failed) the int8 reader."""
+    from htr.runtime import default_dtype, requested_precision
+
+    if mode != "layout" or (precision or requested_precision()) not in (None, "int8"):
+        return ""
+    lite = _LITES.get((*_weights_key(weights), -(-layout // STRIDE)))
+    if lite is None:
+        return ""
+    if isinstance(lite, str):
+        return f"int8 unavailable ({lite}): reads in {default_dtype()}"
+    return f"reads in {lite.describe()}, views in {default_dtype()}"
