@@ -11,7 +11,11 @@ layout, and the line's true width). Paths compared:
   reference: what ``model_cer.py`` measures);
 * ``engine float32`` / ``engine bfloat16``: :class:`htr.engines.easter2.Easter2Engine`
   as the app and CLI run it (htr.runtime: folded batch norm, one compiled
-  graph, the layout truncated past the ink, lines batched by width).
+  graph, the layout truncated past the ink, lines batched by width);
+* ``engine int8``: the engine's default reading path on a CPU
+  (:class:`htr.runtime.LiteEaster2`: the float32 layout graph through
+  TensorFlow Lite with dynamic-range int8 weights); the layout policy only
+  (there is no true-width int8 graph).
 
 Besides CER/WER, the largest difference of any softmax probability from the
 reference (over the real lines' content steps) and how many lines read
@@ -75,8 +79,10 @@ def main() -> int:
         ref_real = keras_probs(model, images, width)
         ref_syn = keras_probs(model, syn_images, width)
         paths = {"keras": (ref_real, ref_syn)}
-        for prec in ("float32", "bfloat16"):
+        for prec in ("float32", "bfloat16", "int8"):
             eng = Easter2Engine(weights=args.weights, width=width, precision=prec)
+            if eng.reading_precision != prec:  # int8 at true width: the float path, already measured
+                continue
             paths[f"engine {prec}"] = (engine_probs(eng, images), engine_probs(eng, syn_images))
         for path, (real, syn) in paths.items():
             dp = max(float(np.abs(a - b).max()) for a, b in zip(real, ref_real))
