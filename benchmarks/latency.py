@@ -13,8 +13,9 @@ CER ``model_cer.md`` / ``inference_cer.md`` report):
    shared: the minimum is the least disturbed), then median and p90 over lines;
    CER of each engine on these lines;
 3. Easter2 inference paths side by side (the Keras ``predict_on_batch`` of
-   the full 2000-column layout it started with, and the fast runtime in
-   float32 and bfloat16), per real line and for a typical 850-column line;
+   the full 2000-column layout it started with, the fast runtime in float32
+   and bfloat16, and the int8 reader, TensorFlow Lite: the default on a CPU),
+   per real line and for a typical 850-column line;
 4. Easter2 throughput at batch 1, 8 and 32 (lines/s), its achieved FLOP rate
    (FLOPs counted from the layer shapes: :func:`htr.runtime.model_flops`),
    and this CPU's plain matrix-multiply rate measured in the same run;
@@ -161,6 +162,7 @@ def main() -> int:
                 warm = getattr(eng, "warm_up", None)
                 if warm is not None:
                     warm()
+                    why = eng.availability()[1]  # after loading: how Easter2 reads
                 engines[name] = eng
                 load_s[name] = time.perf_counter() - t
             status[name] = why
@@ -172,7 +174,7 @@ def main() -> int:
     # ---- 2. per-line latency, engines taking turns --------------------------
     from htr.engines.easter2 import Easter2Engine
     from htr.model import load_model
-    from htr.runtime import FastEaster2, compute_width, model_flops
+    from htr.runtime import FastEaster2, LiteEaster2, compute_width, model_flops
 
     keras_model = load_model()
 
@@ -182,15 +184,17 @@ def main() -> int:
         return ctc.greedy_decode(probs).text
 
     paths = {name: eng.recognize for name, eng in engines.items()}
+    default_prec = engines["easter2"].reading_precision if "easter2" in engines else "n/a"
     if "easter2" in engines:
-        other = "float32" if engines["easter2"]._runtime().dtype.name == "bfloat16" else "bfloat16"
-        e_other = Easter2Engine(precision=other)
-        e_other.warm_up()
+        for other in ("int8", "bfloat16", "float32"):
+            if other != default_prec:
+                e_other = Easter2Engine(precision=other)
+                e_other.warm_up()
+                paths[f"easter2 ({other})"] = e_other.recognize
         e_true = Easter2Engine(width=None)
         e_true.warm_up()
         keras_reference(images[0])
-        paths[f"easter2 ({other})"] = e_other.recognize
-        paths["easter2 (true width)"] = e_true.recognize
+        paths[f"easter2 (true width, {e_true.reading_precision})"] = e_true.recognize
         paths["easter2 (Keras predict, 2000 cols)"] = keras_reference
     # Each path reads every line in turn, and the round is repeated: interleaving engines
     # line by line would let one engine's idle-spinning worker threads (torch's OpenMP,
@@ -218,6 +222,7 @@ def main() -> int:
     if "easter2" in engines:
         fast32 = FastEaster2(keras_model, "float32")
         fast16 = FastEaster2(keras_model, "bfloat16")
+        lite8 = LiteEaster2(keras_model)
         vs = WIDTH // STRIDE
         x850 = prepare_line(typical_line(), WIDTH)
         cw = compute_width(x850.content, "layout")
@@ -230,15 +235,17 @@ def main() -> int:
                 median_time(lambda: f.run(x850.x[None, :cw], vs), 15), cw)
             typical[f"fast {fname}, true width {xt.width} cols"] = (
                 median_time(lambda: f.run(xt.x[None], [xt.width], "true"), 15), xt.width)
+        typical[f"int8 TFLite ({lite8.threads} threads), layout cut to {cw} cols"] = (
+            median_time(lambda: lite8.run(x850.x[None, :cw], vs), 15), cw)
         line_in = typical_line()
-        for fname in ("float32", "bfloat16"):
+        for fname in ("float32", "bfloat16", "int8"):
             eng = Easter2Engine(precision=fname)
             typical[f"engine.recognize {fname} (prep + model + decode)"] = (
                 median_time(lambda: eng.recognize(line_in), 15), cw)
 
         # throughput on real lines (each batch cut past its widest line) and on the full layout
         preps = [prepare_line(g, WIDTH) for g in images]
-        for fname, f in (("float32", fast32), ("bfloat16", fast16)):
+        for fname, f in (("float32", fast32), ("bfloat16", fast16), ("int8", lite8)):
             for bs in (1, 8, 32):
                 for where in ("real lines", "full 2000 layout"):
                     n_lines, secs, flops = 0, 0.0, 0
@@ -306,7 +313,7 @@ def main() -> int:
         "",
         f"Command `python benchmarks/latency.py` (repeats {args.repeats}); {started}; "
         f"{cpu_name()}, {os.cpu_count()} cores; TensorFlow {tf.__version__}; Easter2 default precision "
-        f"**{engines['easter2']._runtime().dtype.name if 'easter2' in engines else 'n/a'}**. "
+        f"**{default_prec}**. "
         f"Load average (1/5/15 min) at start {load_start}, after the per-line part {load_mid}, "
         f"at the end {load_end}: this 2-core machine is shared, so each line's time is the fastest of "
         f"{args.repeats} rounds (each engine reads all lines per round, engines one after another). "
@@ -348,6 +355,8 @@ def main() -> int:
                   f"({'met' if best <= 0.010 else 'NOT met'}).")
     if rows_thr:
         md += ["", "## Easter2 throughput (model only, float32 input in, softmax out)", "",
+               "int8: TensorFlow Lite, dynamic-range int8 weights (its FLOPs are integer multiply-adds "
+               "for the convolutions, counted the same way).", "",
                "| precision | batch | lines | lines/s | achieved GFLOP/s |", "|---|---|---|---|---|"]
         for fname, bs, where, lps, gf in rows_thr:
             md.append(f"| {fname} | {bs} | {where} | {lps:.1f} | {gf:.0f} |")
@@ -377,8 +386,8 @@ def main() -> int:
         real = [r for r in rows_thr if r[2] == "real lines"]
         panels.append(("Easter2 throughput on real lines", "lines/s",
                        [(f"batch {bs}", [next(r[3] for r in real if r[0] == f and r[1] == bs)
-                                         for f in ("float32", "bfloat16")]) for bs in (1, 8, 32)],
-                       ["float32", "bfloat16"]))
+                                         for f in ("float32", "bfloat16", "int8")]) for bs in (1, 8, 32)],
+                       ["float32", "bfloat16", "int8"]))
     bar_panels(panels, out.with_suffix(".png"))
     print("\n".join(md))
     return 0
