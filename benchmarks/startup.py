@@ -16,9 +16,11 @@ children, from /proc) at the end of the run.
 
 CLI: ``python -m htr recognize --engine easter2 examples/line-01.png`` as a
 whole process, ``--cli-runs`` times after one warm-up: wall time and peak RSS
-(``os.wait4``), min / median / max; plus where a cold start's time goes
-(importing TensorFlow, building and loading the model, tracing the graph,
-reading the line), measured in one fresh process each run.
+(``os.wait4``), min / median / max, by default (int8 reading, converted at
+load) and with ``HTR_PRECISION=bfloat16`` (no conversion); plus where a cold
+start's time goes (importing TensorFlow, building and loading the model, the
+int8 conversion, the first run, reading the line), measured in one fresh
+process each run.
 
 Skips (exit 2, with the reason) what cannot run here: no Chromium/selenium.
 Writes ``benchmarks/startup.md`` and ``startup.csv``.
@@ -88,10 +90,11 @@ def app_run(driver, timeout: float = 300.0) -> dict:
     return out
 
 
-def cli_run(args: list[str]) -> tuple[float, float, int]:
+def cli_run(args: list[str], env: dict | None = None) -> tuple[float, float, int]:
     """Wall seconds, peak RSS MB and exit status of one whole process."""
     t = time.monotonic()
-    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=None if env is None else dict(os.environ, **env))
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t
     proc.returncode = os.waitstatus_to_exitcode(status)
@@ -105,8 +108,9 @@ t = time.perf_counter(); out = {}
 import tensorflow as tf; out["import tensorflow"] = time.perf_counter() - t
 from htr.engines.easter2 import Easter2Engine
 from htr.images import load_image
-t = time.perf_counter(); e = Easter2Engine(); e._load(); out["build + load weights + fold"] = time.perf_counter() - t
-t = time.perf_counter(); e.warm_up(); out["trace + first run (warm_up)"] = time.perf_counter() - t
+t = time.perf_counter(); e = Easter2Engine(); e._load(); out["build + load weights + fold (+ int8 conversion)"] = time.perf_counter() - t
+out["… of which: int8 conversion (trace float32 graph, convert)"] = e._lite.convert_s if e._lite is not None else 0.0
+t = time.perf_counter(); e.warm_up(); out["first run of the reading path (warm_up)"] = time.perf_counter() - t
 g = load_image(%r)
 t = time.perf_counter(); r = e.recognize(g); out["read the line"] = time.perf_counter() - t
 print(json.dumps(out))
@@ -146,6 +150,10 @@ def main() -> int:
         cli_rows.append(cli_run(cli))
         print(f"cli run {i + 1}: wall {cli_rows[-1][0]:.2f} s, peak RSS {cli_rows[-1][1]:.0f} MB, "
               f"exit {cli_rows[-1][2]}", flush=True)
+    bf16_rows = []  # the same CLI reading in bfloat16: what the int8 conversion costs a cold start
+    for i in range(args.cli_runs):
+        bf16_rows.append(cli_run(cli, {"HTR_PRECISION": "bfloat16"}))
+        print(f"cli run {i + 1} (HTR_PRECISION=bfloat16): wall {bf16_rows[-1][0]:.2f} s", flush=True)
     phases = []
     for i in range(args.cli_runs):
         res = subprocess.run([PY, "-c", PHASES % str(LINE)], cwd=ROOT, capture_output=True, text=True,
@@ -164,6 +172,9 @@ def main() -> int:
         for i, (wall, rss, code) in enumerate(cli_rows):
             w.writerow(["cli wall", i + 1, round(wall, 3), "s"])
             w.writerow(["cli peak_rss", i + 1, round(rss, 1), "MB"])
+        for i, (wall, rss, code) in enumerate(bf16_rows):
+            w.writerow(["cli bfloat16 wall", i + 1, round(wall, 3), "s"])
+            w.writerow(["cli bfloat16 peak_rss", i + 1, round(rss, 1), "MB"])
         for i, ph in enumerate(phases):
             for k, v in ph.items():
                 w.writerow([f"phase {k}", i + 1, round(v, 3), "s"])
@@ -198,6 +209,11 @@ def main() -> int:
                "| figure | min | median | max |", "|---|---|---|---|",
                f"| wall s | {lo:.2f} | {med:.2f} | {hi:.2f} |",
                f"| peak RSS MB | {rlo:.0f} | {rmed:.0f} | {rhi:.0f} |"]
+        if bf16_rows:
+            lo, med, hi = stats([r[0] for r in bf16_rows])
+            rlo, rmed, rhi = stats([r[1] for r in bf16_rows])
+            md += [f"| wall s, `HTR_PRECISION=bfloat16` (no int8 conversion) | {lo:.2f} | {med:.2f} | {hi:.2f} |",
+                   f"| peak RSS MB, `HTR_PRECISION=bfloat16` | {rlo:.0f} | {rmed:.0f} | {rhi:.0f} |"]
     if phases:
         md += ["", "Where a cold start's time goes (one fresh process per run, median of runs):", "",
                "| phase | median s |", "|---|---|"]
