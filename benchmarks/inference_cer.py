@@ -4,7 +4,9 @@
 
 Same lines and measure as ``benchmarks/model_cer.py``: every e06-* line of the
 IAM copy (validation/test forms, never trained on) and 300 held-back synthetic
-lines, greedy and beam decoding, both width policies (fit to the 2000-column
+lines, greedy, beam and language-model decoding (``lm``: :func:`htr.lm.lm_beam_decode`
+with the LM fitted on the IAM copy's train transcriptions; left out where it
+cannot be fitted), both width policies (fit to the 2000-column
 layout, and the line's true width). Paths compared:
 
 * ``keras``: the Keras model, ``predict_on_batch`` one line at a time (the
@@ -74,6 +76,15 @@ def main() -> int:
     syn_texts, syn_images = heldback_synthetic(args.synthetic)  # the same lines as model_cer.py
 
     model = load_model(args.weights)
+    decoders = {"greedy": ctc.best_path, "beam": ctc.beam_decode}
+    try:
+        from htr.errors import EngineUnavailable
+        from htr.lm import language_model, lm_beam_decode
+
+        lm = language_model(args.iam_dir)
+        decoders["lm"] = lambda p: lm_beam_decode(p, lm)
+    except EngineUnavailable as exc:
+        print(f"no lm decoder: {exc}", flush=True)
     summary, rows = [], []
     for width, wname in ((2000, "fit-2000"), (None, "true-width")):
         ref_real = keras_probs(model, images, width)
@@ -86,8 +97,7 @@ def main() -> int:
             paths[f"engine {prec}"] = (engine_probs(eng, images), engine_probs(eng, syn_images))
         for path, (real, syn) in paths.items():
             dp = max(float(np.abs(a - b).max()) for a, b in zip(real, ref_real))
-            for dec in ("greedy", "beam"):
-                f = ctc.best_path if dec == "greedy" else ctc.beam_decode
+            for dec, f in decoders.items():
                 hyps = [f(p).text for p in real]
                 ref_hyps = [f(p).text for p in ref_real]
                 differ = sum(h != r for h, r in zip(hyps, ref_hyps))
