@@ -129,7 +129,7 @@ def build_corpus(folder: str | Path) -> dict[str, Path]:
     buf = io.BytesIO()
     L.convert("RGB").save(buf, format="JPEG", quality=95)
     write("truncated_jpeg", buf.getvalue()[: len(buf.getvalue()) // 2])
-    write("text", "A MOVE to stop Mr. Gaitskell\nfrom nominating any more Labour life Peers\n".encode())
+    write("text", "A PLAN to meet Mr. Brown\nfor a walk along the river bank\n".encode())
     write("html", b"<!DOCTYPE html>\n<html><head><title>404 Not Found</title></head><body>Not Found</body></html>\n")
     write(
         "svg",

@@ -22,7 +22,7 @@ def test_encode_decode_round_trip_of_every_character():
     assert idx.dtype == np.int32
     assert idx.tolist() == list(range(79))
     assert decode(idx) == CHARS
-    text = "A MOVE to stop Mr. Gaitskell from"
+    text = "A PLAN to meet Mr. Brown at noon"
     assert decode(encode(text)) == text
 
 

@@ -20,7 +20,17 @@ from htr.iam import IAM, default_iam_dir, shared_iam_dir
 from htr.images import load_image
 from htr.types import Box
 
-FIRST_ROW = "a01-000u-00 ok 154 19 408 746 1661 89 A|MOVE|to|stop|Mr.|Gaitskell|from"
+
+
+def _row(iam_dir: Path, line_id: str) -> str:
+    """The raw row of ``line_id`` in the copy's lines.txt (read here, never written into the repo)."""
+    with open(iam_dir / "ascii" / "lines.txt", encoding="utf-8") as f:
+        return next(r.rstrip("\n") for r in f if r.startswith(line_id + " "))
+
+
+@pytest.fixture(scope="module")
+def first_row(iam_dir) -> str:
+    return _row(iam_dir, "a01-000u-00")
 
 
 @pytest.fixture(scope="module")
@@ -55,21 +65,26 @@ def test_metadata_counts(iam):
     assert sum(1 for line in iam.lines.values() if line.status == "err") == 2009
 
 
-def test_first_line_matches_its_row(iam):
+def test_first_line_matches_its_row(iam, first_row):
     line = iam.line("a01-000u-00")
-    assert line.form == "a01-000u" and line.writer == "000" and line.status == "ok"
-    assert line.graylevel == 154
-    assert line.box == Box(408, 746, 1661, 89)
-    assert line.raw == FIRST_ROW.split(" ", 8)[8]
-    assert line.text == "A MOVE to stop Mr. Gaitskell from"
-    assert line.words == ["A", "MOVE", "to", "stop", "Mr.", "Gaitskell", "from"]
+    _, status, gray, _, x, y, w, h, raw = first_row.split(" ", 8)
+    assert line.form == "a01-000u" and line.writer == "000" and line.status == status == "ok"
+    assert line.graylevel == int(gray)
+    assert line.box == Box(int(x), int(y), int(w), int(h))
+    assert line.raw == raw
+    assert line.words == raw.split("|") and len(line.words) > 3
+    assert line.text == " ".join(raw.split("|"))
 
 
-def test_words_with_spaces_inside_keep_them(iam):
+def test_words_with_spaces_inside_keep_them(iam, iam_dir):
+    # a token of this line holds a space (IAM writes some abbreviations so)
+    raw = _row(iam_dir, "a01-000u-03").split(" ", 8)[8]
+    spaced = [t for t in raw.split("|") if " " in t]
+    assert spaced, "the subset's line a01-000u-03 should have a token with a space"
     line = iam.line("a01-000u-03")
     assert line.status == "err"
-    assert line.text == "M Ps tomorrow . Mr. Michael Foot has"
-    assert line.words[0] == "M Ps"
+    assert line.words == raw.split("|") and spaced[0] in line.words
+    assert line.text == " ".join(raw.split("|"))
 
 
 def test_forms_and_writers(iam):
@@ -135,7 +150,7 @@ def test_search(iam):
 def test_sentences(iam):
     s = iam.sentences["a01-000u-s00-00"]
     assert s.form == "a01-000u" and s.number == 0
-    assert s.text == "A MOVE to stop Mr. Gaitskell from"
+    assert s.text == iam.line("a01-000u-00").text  # the first sentence starts with the first line
     assert iam.words == {}  # the subset has no words.txt
 
 
@@ -201,19 +216,19 @@ def test_shared_iam_dir_points_beside_the_project():
     "bad_row, reason",
     [
         ("a01-000u-00 ok 154", "expected 'id status"),
-        ("a01-000u-00 maybe 154 19 408 746 1661 89 A|MOVE", "status 'maybe'"),
-        ("../../etc/passwd ok 154 19 408 746 1661 89 A|MOVE", "not an IAM line id"),
-        ("/abs/path ok 154 19 408 746 1661 89 A|MOVE", "not an IAM line id"),
-        ("a01-000u-00 ok 154 19 408 746 wide 89 A|MOVE", "four integers"),
-        ("a01-000u-00 ok 154 19 408 746 0 89 A|MOVE", "empty"),
-        ("a01-000u-00 ok dark 19 408 746 1661 89 A|MOVE", "integers"),
+        ("a01-000u-00 maybe 154 19 408 746 1661 89 A|LINE", "status 'maybe'"),
+        ("../../etc/passwd ok 154 19 408 746 1661 89 A|LINE", "not an IAM line id"),
+        ("/abs/path ok 154 19 408 746 1661 89 A|LINE", "not an IAM line id"),
+        ("a01-000u-00 ok 154 19 408 746 wide 89 A|LINE", "four integers"),
+        ("a01-000u-00 ok 154 19 408 746 0 89 A|LINE", "empty"),
+        ("a01-000u-00 ok dark 19 408 746 1661 89 A|LINE", "integers"),
     ],
 )
-def test_malformed_row_names_file_and_line(iam_dir, tmp_path, bad_row, reason):
+def test_malformed_row_names_file_and_line(iam_dir, tmp_path, bad_row, reason, first_row):
     root = _copy(iam_dir, tmp_path / "iam", lines=False, forms=())
-    _edit_lines(root, lambda text: text.replace(FIRST_ROW, bad_row))
+    _edit_lines(root, lambda text: text.replace(first_row, bad_row))
     # the first data row follows 23 comment lines in the official file
-    lineno = (iam_dir / "ascii" / "lines.txt").read_text().splitlines().index(FIRST_ROW) + 1
+    lineno = (iam_dir / "ascii" / "lines.txt").read_text().splitlines().index(first_row) + 1
     with pytest.raises(IAMError) as err:
         IAM(root)
     msg = str(err.value)
@@ -221,9 +236,9 @@ def test_malformed_row_names_file_and_line(iam_dir, tmp_path, bad_row, reason):
     assert reason in msg, msg
 
 
-def test_duplicate_and_forms_txt_errors(iam_dir, tmp_path):
+def test_duplicate_and_forms_txt_errors(iam_dir, tmp_path, first_row):
     root = _copy(iam_dir, tmp_path / "dup", lines=False, forms=())
-    _edit_lines(root, lambda text: text + FIRST_ROW + "\n")
+    _edit_lines(root, lambda text: text + first_row + "\n")
     with pytest.raises(IAMError, match="duplicate line id a01-000u-00"):
         IAM(root)
     root = _copy(iam_dir, tmp_path / "forms", lines=False, forms=())
@@ -261,9 +276,11 @@ def test_line_cut_from_form_equals_the_line_file(iam_dir, tmp_path):
     assert np.array_equal(cut, original)
 
 
-def test_box_outside_the_scan(iam_dir, tmp_path):
+def test_box_outside_the_scan(iam_dir, tmp_path, first_row):
     root = _copy(iam_dir, tmp_path / "iam", lines=False, forms=("a01-000u",))
-    _edit_lines(root, lambda t: t.replace(FIRST_ROW, FIRST_ROW.replace("408 746 1661 89", "5000 9000 100 50")))
+    bad = first_row.split(" ")
+    bad[4:8] = ["5000", "9000", "100", "50"]
+    _edit_lines(root, lambda t: t.replace(first_row, " ".join(bad)))
     with pytest.raises(IAMError, match="outside the form scan"):
         IAM(root).line_image("a01-000u-00")
 

@@ -61,7 +61,7 @@ def test_every_font_inks_all_79_characters(path):
 # ----------------------------------------------------------------- renderer
 def test_render_looks_like_a_line_crop(renderer):
     rng = np.random.default_rng(1)
-    for text in ["A MOVE to stop Mr. Gaitskell from", "x", '" Yes , " said he ( 1926 ) #4 & *2 + 7 ?']:
+    for text in ["A PLAN to meet Mr. Brown at noon", "x", '" Yes , " said he ( 1926 ) #4 & *2 + 7 ?']:
         for _ in range(5):
             img = renderer.render(text, rng)
             assert img.dtype == np.uint8 and img.ndim == 2
@@ -113,7 +113,7 @@ def test_render_is_reproducible_and_picklable(renderer):
 
 def test_default_aspect_is_iam_like(renderer):
     rng = np.random.default_rng(3)
-    text = "nominating any more Labour life Peers is to"
+    text = "planning a few more quiet walks by the sea"
     ratios = [(lambda im: im.shape[1] / im.shape[0] / len(text))(renderer.render(text, rng)) for _ in range(40)]
     # real IAM crops: median width per char / height 0.49, 25-75 % 0.38-0.53
     assert 0.38 < float(np.median(ratios)) < 0.62

@@ -7,7 +7,7 @@ is one Pillow MESH transform, and paper, ink and noise are composed with
 Pillow's C operations.
 
     r = LineRenderer(seed=0)
-    img = r.render("A MOVE to stop Mr. Gaitskell", np.random.default_rng(1))
+    img = r.render("A PLAN to meet Mr. Brown", np.random.default_rng(1))
 
 ``img`` is uint8 gray (H, W): dark ink on light paper, H between about 60 and
 140 pixels, the text filling most of the height like an IAM line crop.
