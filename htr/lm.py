@@ -40,6 +40,8 @@ PRUNE = 1e-3
 BOS = "\x02"
 
 _LOG_EPS = -1e30
+#: Contexts whose distributions are kept (79 floats each).
+_CACHE_MAX = 20_000
 
 
 @dataclass
@@ -82,7 +84,8 @@ class CharLM:
         seen = np.array([self.ngrams.get(h + c, 0) for c in CHARS], dtype=np.float64)
         total, types = seen.sum(), np.count_nonzero(seen)
         p = lower if total == 0 else (seen + types * lower) / (total + types)
-        if len(self._cache) > 200_000:
+        p.setflags(write=False)  # shared by every caller and the cache
+        if len(self._cache) >= _CACHE_MAX:  # a server decodes many lines: bound the memory (~13 MB)
             self._cache.clear()
         self._cache[h] = p
         return p
@@ -151,11 +154,14 @@ def lm_beam_decode(probs: np.ndarray, lm: CharLM, beam_width: int = 16, alpha: f
     Each prefix keeps two log-probabilities: of the paths that end in a blank
     and of those that end in its last character. Extending a prefix by a
     character multiplies in ``p_lm(c | prefix) ** alpha * exp(beta)``. At each
-    step only characters with probability >= ``prune`` (and the prefix's last
-    character) are tried. Spans come from forced alignment of the result.
+    step only characters with probability >= ``prune`` are tried as new
+    characters; a prefix's last character continuing (no blank between) is
+    always kept. Spans come from forced alignment of the result.
     """
     from htr.ctc import Decoded, _check, forced_align
 
+    if beam_width < 1:
+        raise ValueError(f"beam_width must be at least 1, not {beam_width}")
     probs = _check(probs, blank)
     logp = np.log(np.maximum(probs, 1e-30))
     # prefix (a string) -> [log p ending in blank, log p ending in a character, lm+bonus score]

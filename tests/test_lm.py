@@ -48,6 +48,14 @@ def test_in_domain_text_is_less_surprising():
     assert lm.perplexity(["the lazy dog"]) < lm.perplexity(["gdo yzla eth"]) < len(CHARS) + 1
 
 
+def test_distributions_are_read_only_and_beam_width_is_checked():
+    lm = CharLM.fit(["abc abc"], order=3)
+    with pytest.raises(ValueError):
+        lm.probs("ab")[0] = 1.0  # a caller must not change the model
+    with pytest.raises(ValueError, match="beam_width"):
+        lm_beam_decode(frames([{"a": 0.9}]), lm, beam_width=0)
+
+
 def test_fit_rejects_nothing_to_learn():
     with pytest.raises(ValueError):
         CharLM.fit(["", "   ", "éé"])
@@ -81,12 +89,25 @@ def test_iam_train_lm_reads_only_the_train_split(iam_dir):
     from htr.iam import IAM
 
     iam = IAM(iam_dir)
-    splits = iam.splits("aachen")
-    assert lm.n_texts == len([i for i in splits["train"] if i in iam.lines])
-    # a sentence of the test form is no more likely than under a model without it
-    test_text = iam.lines[splits["test"][0]].text
-    with_it = CharLM.fit([iam.lines[i].text for i in splits["train"] if i in iam.lines] + [test_text] * 3, lm.order)
-    assert lm.logprob(test_text) < with_it.logprob(test_text) - 5
+    assert lm.n_texts == len([i for i in iam.splits("aachen")["train"] if i in iam.lines])
+
+
+def test_iam_train_lm_never_sees_validation_or_test_text(tmp_path):
+    """A made-up IAM folder: sentinel words on the validation and test lines must not reach the model."""
+    (tmp_path / "ascii").mkdir()
+    (tmp_path / "splits" / "aachen").mkdir(parents=True)
+    rows = {"r01-001-00": "the|train|line|here", "r01-002-00": "Qzxv|Wjkq|validation|sentinel",
+            "r01-003-00": "Xqjz|Vkzq|test|sentinel"}
+    (tmp_path / "ascii" / "lines.txt").write_text(
+        "".join(f"{i} ok 180 5 0 0 100 40 {t}\n" for i, t in rows.items()))
+    (tmp_path / "splits" / "aachen" / "train.lines.txt").write_text("r01-001-00\n")
+    (tmp_path / "splits" / "aachen" / "validation.lines.txt").write_text("r01-002-00\n")
+    (tmp_path / "splits" / "aachen" / "test.lines.txt").write_text("r01-003-00\n")
+    lm = iam_train_lm(tmp_path)
+    assert lm.n_texts == 1
+    assert "the train line here"[-5:] in lm.ngrams
+    for word in ("Qzxv", "Wjkq", "Xqjz", "Vkzq", "sentinel"):
+        assert not any(word in g for g in lm.ngrams), word
 
 
 def test_iam_train_lm_says_what_is_missing(tmp_path):
