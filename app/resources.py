@@ -223,6 +223,20 @@ def _analyze(digest: str, _gray: np.ndarray, weights: str):
     return get_engine("easter2", weights=weights).analyze(_gray)
 
 
+def lm_reading(digest: str, _probs: np.ndarray):
+    """The language-model decoding of the *same* probabilities the views show (float path)."""
+    return _lm_reading(digest, _probs, weights_choice(), str(iam_dir() or ""))
+
+
+@st.cache_data(max_entries=128, show_spinner=False)
+def _lm_reading(digest: str, _probs: np.ndarray, weights: str, lm_dir: str):
+    from htr.lm import language_model, lm_beam_decode
+
+    if not lm_dir:
+        raise EngineUnavailable(LM_NEEDS_IAM)
+    return lm_beam_decode(_probs, language_model(lm_dir))
+
+
 def saliency(digest: str, step_start: int, step_end: int, char_index: int,
              _gray: np.ndarray) -> np.ndarray:
     """Gradient saliency (H, W) of class ``char_index`` at steps start..end over the line."""

@@ -31,6 +31,9 @@ else:
         st.stop()
     default_split = next((s for s in ("test", "testset", "validation") if s in splits), list(splits)[0])
     split = c2.selectbox("Split", list(splits), index=list(splits).index(default_split), key="ev_split")
+    if split in ("train", "trainset"):
+        st.caption("A training split: Easter2 trained on these lines and the language model learnt "
+                   "their text, so their error rates say little about new handwriting.")
     have = set(iam.available_lines())
     ids = [i for i in splits[split] if i in have]
     if not ids:

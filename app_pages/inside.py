@@ -7,6 +7,7 @@ from app import resources, widgets
 from app.state import presentation
 from htr import viz
 from htr.alphabet import label
+from htr.errors import HTRError
 from htr.metrics import cer, char_diff
 
 st.title("Inside the model")
@@ -57,7 +58,10 @@ st.markdown(f"**Read:** `{analysis.greedy.text}`" + (f"  \n**True:** `{truth}`" 
 widgets.show_figure(viz.plot_ctc(image.gray, probs, columns, decoded, aligned), key="in_ctc")
 if not presentation() and resources.lm_available():
     with st.expander("What a language model changes"):
-        lm_read, lm_error = resources.try_read(resources.LM_READER, image.digest, "line", image.gray)
+        try:  # the same probabilities as above, so only the decoder differs
+            lm_read, lm_error = resources.lm_reading(image.digest, probs), None
+        except HTRError as exc:
+            lm_read, lm_error = None, str(exc)
         if lm_error:
             st.error(lm_error)
         else:

@@ -412,6 +412,10 @@ def test_evaluate_on_an_iam_split(with_iam):
     (summary,) = at.dataframe
     assert list(summary.value["Reader"]) == ["Easter2 (ours)", "Easter2 (ours) + language model"]
     assert list(summary.value["Lines"]) == [2, 2]
+    assert not any("A training split" in c.value for c in at.caption)
+    at.selectbox(key="ev_split").set_value("train")
+    rerun(at)
+    assert any("A training split" in c.value for c in at.caption)  # not a fair test, and the page says so
 
 
 # ---------------------------------------------------------------- presentation mode

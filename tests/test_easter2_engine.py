@@ -71,14 +71,16 @@ def test_recognize_agrees_with_analyze(weights):
     assert rec.char_probs == pytest.approx(ana.greedy.char_probs, abs=1e-5)
 
 
-def test_int8_reads_by_default_on_a_cpu_and_the_views_stay_float(engine, monkeypatch):
+def test_int8_reads_by_default_on_a_cpu_and_the_views_stay_float(weights, monkeypatch):
     import tensorflow as tf
 
+    from htr.engines.easter2 import Easter2Engine
     from htr.runtime import default_dtype
 
-    monkeypatch.delenv("HTR_PRECISION", raising=False)
+    monkeypatch.delenv("HTR_PRECISION", raising=False)  # before the engine is built: its default
     if tf.config.list_physical_devices("GPU"):
         pytest.skip("TensorFlow sees a GPU: the engine keeps its float GPU path")
+    engine = Easter2Engine(weights=weights)
     assert engine.reading_precision == "int8"
     ok, status = engine.availability()
     assert ok and "reads in int8" in status and f"views in {default_dtype()}" in status
@@ -294,7 +296,9 @@ def test_lm_decoder_reads_real_lines_better_than_greedy(iam_dir):
     ids = [i for i in iam.splits("aachen")["test"] if iam.has_line_image(i)][:10]
     if not ids:
         pytest.skip(f"no Aachen test-split line images in {iam_dir}")
-    greedy, lm = Easter2Engine(), Easter2Engine(decoder="lm", lm_dir=iam_dir)
+    # one computation for both (float32), so only the decoder differs
+    greedy = Easter2Engine(precision="float32")
+    lm = Easter2Engine(decoder="lm", lm_dir=iam_dir, precision="float32")
     refs = [iam.lines[i].text for i in ids]
     images = [iam.line_image(i) for i in ids]
     g = [greedy.recognize(im).text for im in images]

@@ -143,7 +143,8 @@ class Easter2Engine(Engine):
         return True, f"weights {p.name} ({p.stat().st_size / 1e6:.1f} MB)" + (f"; {note}" if note else "")
 
     def warm_up(self) -> None:
-        """Load the model and run its reading path once, so the first real call is fast.
+        """Load the model, run its reading path once and fit the language model of
+        the "lm" decoder, so the first real call is fast.
 
         The float graph of the views is traced on their first use.
         """
@@ -152,6 +153,10 @@ class Easter2Engine(Engine):
             reader.warm_up(widths=(1024,))
         else:
             reader.warm_up(modes=(self.mode,), widths=(self.width or 1024,))
+        if self.decoder == "lm":  # fit the language model now (or say now what it lacks)
+            from htr.lm import language_model
+
+            language_model(self.lm_dir)
 
     # -- running -----------------------------------------------------------
     def _decode(self, probs: np.ndarray) -> ctc.Decoded:
