@@ -112,6 +112,12 @@ def default_dtype() -> str:
     return "bfloat16" if bf16_supported() else "float32"
 
 
+def _env_threads(name: str) -> int:
+    """A thread count from the environment; 0 (the default) where unset or not a positive integer."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else 0
+
+
 def lite_threads() -> int:
     """Threads of the int8 interpreter: ``$HTR_INTRA_THREADS`` when set, else :data:`LITE_THREADS`.
 
@@ -119,7 +125,7 @@ def lite_threads() -> int:
     capped at the cores this process may use.
     """
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    n = int(os.environ.get("HTR_INTRA_THREADS", "0") or 0) or LITE_THREADS
+    n = _env_threads("HTR_INTRA_THREADS") or LITE_THREADS
     return max(1, min(n, cores))
 
 
@@ -131,8 +137,8 @@ def configure_threads(intra: int | None = None, inter: int | None = None) -> boo
     """
     import tensorflow as tf
 
-    intra = intra if intra is not None else int(os.environ.get("HTR_INTRA_THREADS", "0") or 0)
-    inter = inter if inter is not None else int(os.environ.get("HTR_INTER_THREADS", "0") or 0)
+    intra = intra if intra is not None else _env_threads("HTR_INTRA_THREADS")
+    inter = inter if inter is not None else _env_threads("HTR_INTER_THREADS")
     try:
         if intra:
             tf.config.threading.set_intra_op_parallelism_threads(intra)
@@ -367,8 +373,9 @@ class LiteEaster2:
 
     Built from :class:`FastEaster2`'s float32 "layout" graph (batch norm
     folded, pad-state column, each SE module averaging over ``layout_steps``
-    time steps), converted in memory when the model loads (about 1-2 s; no
-    file is written, nothing is downloaded) with
+    time steps), converted when the model loads (about 1-2 s; the flatbuffer
+    stays in memory, nothing is downloaded; TensorFlow's converter itself
+    passes the graph through a temporary SavedModel under ``$TMPDIR``) with
     ``optimizations=[tf.lite.Optimize.DEFAULT]``: int8 weights, activations
     quantised per row on the fly, run by XNNPACK (TFLite's default CPU
     delegate; VNNI where the CPU has it). On a 2-core AVX-512 CPU it reads a

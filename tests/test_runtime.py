@@ -279,3 +279,13 @@ def test_precision_from_the_environment(monkeypatch):
     assert requested_precision() is None
     monkeypatch.setenv("HTR_INTRA_THREADS", "1")
     assert lite_threads() == 1
+
+
+def test_thread_counts_from_the_environment_ignore_what_is_not_a_count(monkeypatch):
+    from htr.runtime import LITE_THREADS, lite_threads
+
+    for bad in ("abc", "-3", "2.5", ""):
+        monkeypatch.setenv("HTR_INTRA_THREADS", bad)
+        assert lite_threads() == min(LITE_THREADS, len(__import__("os").sched_getaffinity(0)))
+    monkeypatch.setenv("HTR_INTRA_THREADS", "1")
+    assert lite_threads() == 1
