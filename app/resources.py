@@ -136,6 +136,7 @@ def warm_easter2(decoder: str = "greedy") -> float:
 def _warm_easter2(decoder: str, weights: str) -> float:
     t0 = time.perf_counter()
     get_engine("easter2", decoder, weights).warm_up()
+    _availability.clear()  # the status now knows how the model reads (int8, or why not)
     return time.perf_counter() - t0
 
 

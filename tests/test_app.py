@@ -196,6 +196,13 @@ def test_recognize_with_the_language_model_where_iam_is_there(with_iam):
     assert "Beam + language model" in texts(at) and len(reading_html(at)) == 4
 
 
+def test_home_status_says_how_easter2_reads_once_it_has_read(easter2):
+    at = open_page("recognize")  # reads the first example: the model loads
+    at.switch_page(PAGES["home"]).run()
+    assert not at.exception
+    assert "reads in int8" in texts(at) or "int8 unavailable" in texts(at)
+
+
 def test_recognize_a_page_draws_line_boxes_and_reads_each_line(easter2):
     at = open_page("recognize")
     names = at.selectbox(key="rec_example").options
