@@ -31,3 +31,20 @@ class Recognition:
     box: Box | None = None
     lines: tuple["Recognition", ...] = ()
     extra: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def page(cls, lines, seconds: float, engine: str, box: Box | None = None,
+             extra: dict | None = None) -> "Recognition":
+        """A page read line by line: one text line per row, in the given order.
+
+        ``char_probs`` joins the lines' confidences (each newline counted as
+        certain) where every line has one per character, else is empty.
+        """
+        lines = tuple(lines)
+        text = "\n".join(r.text for r in lines)
+        probs: tuple[float, ...] = ()
+        if lines and all(len(r.char_probs) == len(r.text) for r in lines):
+            probs = tuple(p for r in lines for p in r.char_probs + (1.0,))[:-1]
+        if len(probs) != len(text):
+            probs = ()
+        return cls(text, seconds, engine, probs, box=box, lines=lines, extra=dict(extra or {}))

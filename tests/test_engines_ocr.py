@@ -24,7 +24,7 @@ from htr.engines.easyocr_engine import EasyOCREngine, group_lines
 from htr.engines.tesseract import MISSING, TesseractEngine, parse_tsv
 from htr.errors import EngineFailed, EngineUnavailable
 from htr.metrics import aggregate
-from htr.types import Box
+from htr.types import Box, Recognition
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # Two writers of the validation forms and one training form: 8 lines in all.
@@ -359,3 +359,17 @@ def test_easyocr_availability_reads_md5s_without_importing_torch(easyocr):
         easyocr_engine.DETECTOR_FILE: config.detection_models["craft"]["md5sum"],
         easyocr_engine.RECOGNIZER_FILE: config.recognition_models["gen2"]["english_g2"]["md5sum"],
     }
+
+
+def test_a_page_result_joins_its_lines():
+    """One rule for every engine's page result (htr.types.Recognition.page)."""
+    a = Recognition("ab", 0.1, "x", (0.5, 0.25), box=Box(0, 0, 10, 5))
+    b = Recognition("c", 0.1, "x", (0.75,), box=Box(0, 6, 10, 5))
+    page = Recognition.page([a, b], 0.3, "x", box=Box(0, 0, 10, 11), extra={"psm": 3})
+    assert page.text == "ab\nc" and page.lines == (a, b) and page.seconds == 0.3
+    assert page.char_probs == (0.5, 0.25, 1.0, 0.75) and len(page.char_probs) == len(page.text)
+    assert page.box == Box(0, 0, 10, 11) and page.extra == {"psm": 3}
+    # a line without confidences: the page has none either (not a wrong-length tuple)
+    no_conf = Recognition.page([a, Recognition("de", 0.1, "x")], 0.3, "x")
+    assert no_conf.text == "ab\nde" and no_conf.char_probs == ()
+    assert Recognition.page([], 0.0, "x").text == ""

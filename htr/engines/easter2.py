@@ -221,9 +221,7 @@ class Easter2Engine(Engine):
                     Recognition(d.text, secs / len(decs), self.name, d.char_probs, box=b)
                     for d, b in zip(decs, boxes)
                 )
-                text = "\n".join(r.text for r in lines)
-                probs = tuple(p for r in lines for p in r.char_probs + (1.0,))[:-1]
-                return Recognition(text, secs, self.name, probs, lines=lines)
+                return Recognition.page(lines, secs, self.name)
             (dec,) = self.read_lines([image])
         except EngineUnavailable:
             raise

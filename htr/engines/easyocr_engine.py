@@ -343,13 +343,7 @@ class EasyOCREngine(Engine):
                 extra={"confidence": (sum(confs) / len(confs)) if confs else None},
             )
         lines = group_lines(found, self.name)
-        return Recognition(
-            text="\n".join(r.text for r in lines),
-            seconds=seconds,
-            engine=self.name,
-            box=Box(0, 0, int(w), int(h)),
-            lines=tuple(lines),
-        )
+        return Recognition.page(lines, seconds, self.name, box=Box(0, 0, int(w), int(h)))
 
 
 def line_boxes(gray: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:

@@ -141,14 +141,8 @@ class TesseractEngine(Engine):
                                  box=Box(*(int(round(v / scale)) for v in (r.box.x, r.box.y, r.box.w, r.box.h))))
                      for r in lines]
         h, w = np.asarray(image).shape[:2]
-        return Recognition(
-            text="\n".join(r.text for r in lines),
-            seconds=seconds,
-            engine=self.name,
-            box=Box(0, 0, int(w), int(h)),
-            lines=tuple(lines),
-            extra={"version": self.version(), "psm": 3},
-        )
+        return Recognition.page(lines, seconds, self.name, box=Box(0, 0, int(w), int(h)),
+                                extra={"version": self.version(), "psm": 3})
 
 
 def _shrink(gray: np.ndarray) -> tuple[np.ndarray, float]:
