@@ -73,6 +73,8 @@ if not presentation() and resources.lm_available():
             )
             st.html(f'<div class="htr-text">{viz.diff_html(char_diff(analysis.greedy.text, lm_read.text)) or "&nbsp;"}'
                     "</div>")
+            if lm_read.text == analysis.greedy.text:
+                st.caption("Here the language model agrees with the greedy reading: nothing marked.")
             if truth:
                 st.caption(f"CER greedy {100 * cer(truth, analysis.greedy.text):.1f} % · "
                            f"with the language model {100 * cer(truth, lm_read.text):.1f} %")
