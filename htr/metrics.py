@@ -15,6 +15,7 @@ length instead, so there an empty reference adds its insertions to the edits.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -41,6 +42,27 @@ def char_edits(ref: str, hyp: str) -> int:
 def word_edits(ref: str, hyp: str) -> int:
     """Levenshtein distance between the whitespace-separated words of two strings."""
     return int(editdistance.eval(ref.split(), hyp.split()))
+
+
+def unspace_punctuation(text: str) -> str:
+    """``text`` with the spaces around punctuation taken out, and runs of space made one.
+
+    IAM's transcriptions write punctuation as separate tokens (``dog .``,
+    ``" the outset "``, ``did n't``) and so does Easter2, trained on them;
+    EasyOCR and Tesseract write English spacing (``dog.``). Scoring both
+    sides after this function compares what was read, not which convention
+    the engine follows. Quotes lose the spaces on both sides (whether one
+    opens or closes is not known), the same on both sides of a comparison.
+    """
+    text = _SPACE_BEFORE.sub(r"\1", text)
+    text = _SPACE_AFTER.sub(r"\1", text)
+    text = _SPACE_AROUND.sub(r"\1", text)
+    return " ".join(text.split())
+
+
+_SPACE_BEFORE = re.compile(r"\s+([.,;:?!)]|n't\b|'(?:s|d|ll|re|ve|m)\b)")
+_SPACE_AFTER = re.compile(r"([(])\s+")
+_SPACE_AROUND = re.compile(r'\s*(")\s*')
 
 
 def cer(ref: str, hyp: str) -> float:

@@ -401,6 +401,7 @@ def test_evaluate_on_examples_without_iam(easter2):
     row = summary.value.iloc[0]
     assert row["Reader"] == "Easter2 (ours)" and row["Lines"] == 3
     assert 0 <= row["CER %"]
+    assert 0 <= row["CER % (punctuation spacing ignored)"]
     assert {"ev_bars", "ev_hist", "ev_scatter"} <= set(plotly_keys(at))
     assert any(b.label.startswith("Download") for b in at.get("download_button"))
     assert sum("CER" in c.value for c in at.caption) >= 1  # the worst lines, with images

@@ -124,3 +124,16 @@ def test_char_diff_long_lines_fast_and_fallback(monkeypatch):
     diff = char_diff("xabcdefy", "zabcdefw")  # over the limit: difflib, still consistent
     assert "".join(r for _, r, _ in diff) == "xabcdefy"
     assert "".join(h for _, _, h in diff) == "zabcdefw"
+
+
+def test_unspace_punctuation_makes_iam_and_english_spacing_meet():
+    from htr.metrics import unspace_punctuation
+
+    iam_style = 'he said " yes , it is n\'t mine " ( the man \'s ) .'
+    english = 'he said "yes, it isn\'t mine" (the man\'s).'
+    assert unspace_punctuation(iam_style) == unspace_punctuation(english)
+    assert cer(unspace_punctuation(iam_style), unspace_punctuation(english)) == 0.0
+    assert cer(iam_style, english) > 0.1  # raw, the conventions differ by many characters
+    # it never hides a wrong letter or a missing word
+    assert unspace_punctuation("the dog .") != unspace_punctuation("the dig.")
+    assert unspace_punctuation("a b c") == "a b c" and unspace_punctuation("  ") == ""
