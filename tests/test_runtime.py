@@ -22,8 +22,11 @@ from tests.drawing import synthetic_line  # noqa: E402
 
 @pytest.fixture(scope="module")
 def model():
+    import keras
+
     from htr.model import build_easter2
 
+    keras.utils.set_random_seed(1)  # the same untrained model every run (its near-ties vary with the draw)
     m = build_easter2()
     rng = np.random.default_rng(1)
     for layer in m.layers:
@@ -192,8 +195,8 @@ def lite(model):
 
 
 def _agreement(fast, lite, min_margin: float = 0.0):
-    """(share of steps whose argmax agrees, steps counted, max |Δp|) of int8 against float32."""
-    agree = steps = 0
+    """(share of steps whose argmax agrees, steps counted, max |Δp|, all steps) of int8 against float32."""
+    agree = steps = total = 0
     dmax = 0.0
     for x, n in _layout_inputs():
         ref = fast.run(x, WIDTH // 4, "layout")[0, :n]
@@ -202,8 +205,9 @@ def _agreement(fast, lite, min_margin: float = 0.0):
         decided = (top2[:, 1] - top2[:, 0]) > min_margin
         agree += int((ref.argmax(-1) == out.argmax(-1))[decided].sum())
         steps += int(decided.sum())
+        total += n
         dmax = max(dmax, float(np.abs(out - ref).max()))
-    return agree / max(steps, 1), steps, dmax
+    return agree / max(steps, 1), steps, dmax, total
 
 
 def test_int8_reads_like_float32_with_random_weights(fast, lite):
@@ -211,8 +215,10 @@ def test_int8_reads_like_float32_with_random_weights(fast, lite):
     margin under 1e-4) that any rounding flips; where float32 has decided (margin > 1e-3,
     about half the steps) int8 must agree."""
     assert lite.blob[4:8] == b"TFL3"  # a TFLite flatbuffer, built in memory
-    share, steps, dmax = _agreement(fast, lite, min_margin=1e-3)
-    assert steps > 500, steps
+    share, steps, dmax, total = _agreement(fast, lite, min_margin=1e-3)
+    # how many steps an untrained model has decided varies with its draw (183-662 of 1,980 seen
+    # unseeded); the fixture's seed fixes the draw, the floor keeps the share meaningful
+    assert steps >= 100, (steps, total)
     assert share >= 0.99, (share, steps)
     assert dmax < 0.01, dmax
 
@@ -224,7 +230,7 @@ def test_int8_reads_like_float32_with_the_shipped_weights():
     if not DEFAULT_WEIGHTS.is_file():
         pytest.skip(f"no shipped weights at {DEFAULT_WEIGHTS}")
     m = load_model()
-    share, steps, dmax = _agreement(FastEaster2(m, "float32"), LiteEaster2(m))
+    share, steps, dmax, _ = _agreement(FastEaster2(m, "float32"), LiteEaster2(m))
     assert steps > 1000
     assert share >= 0.99, share
     assert dmax > 0  # int8 is not float32: the comparison is not against itself
