@@ -86,7 +86,8 @@ def best_of(fn, repeats: int) -> float:
     return best
 
 
-def median_time(fn, n: int, warm: int = 2) -> float:
+def time_calls(fn, n: int, warm: int = 2) -> list[float]:
+    """Seconds of each of ``n`` calls of ``fn``, after ``warm`` untimed ones."""
     for _ in range(warm):
         fn()
     ts = []
@@ -94,7 +95,11 @@ def median_time(fn, n: int, warm: int = 2) -> float:
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
-    return float(np.median(ts))
+    return ts
+
+
+def median_time(fn, n: int, warm: int = 2) -> float:
+    return float(np.median(time_calls(fn, n, warm)))
 
 
 def typical_line(width: int = TYPICAL, seed: int = 0) -> np.ndarray:

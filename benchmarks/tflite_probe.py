@@ -58,7 +58,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from benchmarks.eval_lines import add_iam_dir, e06_lines, heldback_synthetic  # noqa: E402
-from benchmarks.latency import code_state, cpu_name, loadavg, typical_line  # noqa: E402
+from benchmarks.latency import code_state, cpu_name, loadavg, time_calls, typical_line  # noqa: E402
 
 CALIB_SEED = 20261126  # synthetic calibration lines: rendered here, never stored
 LAYOUT_STEPS = 500  # the 2000-column layout's time steps, which each SE module averages over
@@ -135,17 +135,6 @@ class Lite:
         self.it.set_tensor(self.inp, x)
         self.it.invoke()
         return self.it.get_tensor(self.out)
-
-
-def time_calls(fn, n: int, warm: int = 2) -> list[float]:
-    for _ in range(warm):
-        fn()
-    ts = []
-    for _ in range(n):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return ts
 
 
 def main() -> int:
