@@ -94,9 +94,14 @@ def reader_title(reader: str) -> str:
     return f"{engine_title('easter2')} + language model" if reader == LM_READER else engine_title(reader)
 
 
+def reader_engine(reader: str) -> tuple[str, str]:
+    """The (engine, decoder) behind a reader."""
+    return ("easter2", "lm") if reader == LM_READER else (reader, "greedy")
+
+
 def try_read(reader: str, digest: str, layout: str, gray: np.ndarray):
     """:func:`try_recognize` for a reader: ``(result, error_message)``."""
-    engine, decoder = ("easter2", "lm") if reader == LM_READER else (reader, "greedy")
+    engine, decoder = reader_engine(reader)
     return try_recognize(engine, digest, layout, gray, decoder)
 
 

@@ -19,7 +19,7 @@ def engine_readings(image: widgets.InputImage, truth: str, key: str) -> None:
     rows = []
     for name in resources.readers(resources.engine_names()):
         title = resources.reader_title(name)
-        ok, why = resources.availability().get(name.split("+")[0], (False, "unknown"))
+        ok, why = resources.availability().get(resources.reader_engine(name)[0], (False, "unknown"))
         if not ok:
             st.markdown(f"**{title}** — not available: {why}")
             continue
