@@ -129,8 +129,8 @@ def test_replay_buffer_fills_wraps_and_resets_labels():
     buf.add(*samples([10, 20], [[1, 2, 3, 4], [5]]))
     assert buf.size == 2 and buf.added == 2
     x, y = buf.batch(50)
-    assert x.dtype == np.float32 and x.shape == (50, 8, 80)
-    assert set(np.round(x[:, 0, 0] * 255).astype(int)) <= {10, 20}  # never the empty slot
+    assert x.dtype == np.uint8 and x.shape == (50, 8, 80)  # scaled in the graph (pixel_model)
+    assert set(x[:, 0, 0].astype(int)) <= {10, 20}  # never the empty slot
     assert y.shape[1] == 4  # trimmed to the longest label drawn
     # fill past capacity: the oldest slot (10, label 1 2 3 4) is overwritten first
     buf.add(*samples([30, 40], [[6, 7], [8]]))
@@ -139,11 +139,54 @@ def test_replay_buffer_fills_wraps_and_resets_labels():
     slot = int(np.nonzero(buf.x[:, 0, 0] == 40)[0][0])
     assert buf.y[slot, :2].tolist() == [8, -1]  # no leftover of the longer label it replaced
     x, y = buf.batch(200)
-    assert set(np.round(x[:, 0, 0] * 255).astype(int)) == {20, 30, 40}
+    assert set(x[:, 0, 0].astype(int)) == {20, 30, 40}
     assert y.shape[1] == 2
-    for xv, row in zip(np.round(x[:, 0, 0] * 255).astype(int), y):
+    for xv, row in zip(x[:, 0, 0].astype(int), y):
         expect = {20: [5, -1], 30: [6, 7], 40: [8, -1]}[int(xv)]
         assert row.tolist() == expect
+
+
+def test_feeder_prefetches_uint8_batches_with_fixed_label_width():
+    cfg = train.Config(batch=5, workers=0, buffer=10, width=8)
+    feeder = train.Feeder(cfg, None)
+    try:
+        feeder.buffer.add(*samples([7, 9], [[1, 2, 3], [4]]))
+        it = iter(feeder)
+        for _ in range(train.PREFETCH + 2):  # more than the prefetch queue holds
+            x, y = next(it)
+            assert x.dtype == np.uint8 and x.shape == (5, 8, 80)
+            assert y.shape == (5, train.MAX_LABEL) and y.dtype == np.int32
+            for xv, row in zip(x[:, 0, 0].astype(int), y):
+                expect = {7: [1, 2, 3], 9: [4]}[int(xv)]
+                assert row[: len(expect)].tolist() == expect and (row[len(expect):] == -1).all()
+    finally:
+        feeder.close()
+    assert not feeder.thread.is_alive()
+
+
+def test_feeder_hands_a_prefetch_error_to_the_training_loop():
+    feeder = train.Feeder(train.Config(batch=2, workers=0, buffer=4, width=8), None)
+    try:
+        with pytest.raises(ValueError):  # an empty buffer cannot be sampled: raised here, not lost in the thread
+            next(iter(feeder))
+    finally:
+        feeder.close()
+
+
+def test_pixel_model_matches_the_host_float_conversion():
+    from htr.model import build_easter2
+
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = build_easter2()
+    wrapped = train.pixel_model(model, 2000)
+    assert wrapped.inputs[0].dtype == "uint8"
+    assert [w.path for w in wrapped.trainable_weights] == [w.path for w in model.trainable_weights]  # shared, no extra
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 2000, 80), dtype=np.uint8)
+    want = np.asarray(model.predict_on_batch(pixels.astype(np.float32) / 255.0))
+    got = np.asarray(wrapped.predict_on_batch(pixels))
+    np.testing.assert_allclose(got, want, atol=1e-6)
 
 
 # ---------------------------------------------------------------- config
@@ -204,3 +247,16 @@ def test_to_sample_refuses_labels_the_frames_cannot_hold():
     assert train._to_sample(g, "abcdefghijk", 40) is None  # 11 characters, 10 steps
     assert train._to_sample(g, "aaaaaa", 40) is None  # 6 letters + 5 separating blanks
     assert train._to_sample(g, "€€", 40) is None  # nothing the model can write
+
+
+def test_train_step_benchmark_times_both_feeds(tmp_path):
+    import csv
+
+    from benchmarks import train_step
+
+    out = tmp_path / "ts"
+    assert train_step.main(["--batches", "2", "--seconds", "0.2", "--width", "200", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    assert [(r["batch"], r["feed"]) for r in rows] == [("2", "float32"), ("2", "uint8")]
+    assert all(r["loss_finite"] == "True" and float(r["lines_per_s"]) > 0 for r in rows)
+    assert "| 2 | uint8 |" in out.with_suffix(".md").read_text()

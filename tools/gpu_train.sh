@@ -4,7 +4,9 @@
 #   bash tools/gpu_train.sh MINUTES OUTDIR [extra `htr train` flags...]
 # Wheels for what the machine lacks (keras, namex, optree, editdistance) are
 # carried in .whl/; an IAM subset in .devdata/iam (never committed).
-# Set BENCH=1 to measure inference throughput (benchmarks/gpu_throughput.py) first.
+# Set BENCH=1 to measure inference throughput (benchmarks/gpu_throughput.py) first,
+# STEP=1 to time the training step by batch size and feed (benchmarks/train_step.py;
+# STEP_ARGS overrides its flags) — then pass the batch that wins, e.g. --batch 256.
 set -uo pipefail
 MIN=${1:-7}
 OUT=${2:-runs/gpu}
@@ -20,6 +22,10 @@ python3 -c "import jax, keras; print('jax', jax.__version__, 'keras', keras.__ve
 RUN=/tmp/run
 if [ "${BENCH:-0}" = 1 ]; then  # inference throughput first (of the shipped weights): it stands even if training is cut short
   timeout 120 python3 benchmarks/gpu_throughput.py models/easter2.weights.h5 2>&1 | tee "$OUT/gpu_throughput.txt"
+fi
+if [ "${STEP:-0}" = 1 ]; then  # training-step throughput: which batch size and feed the GPU likes
+  timeout 240 python3 benchmarks/train_step.py ${STEP_ARGS:---batches 64,256 --feeds float32,uint8 --seconds 8} \
+    --out "$OUT/train_step" 2>&1 | tee "$OUT/train_step.txt"
 fi
 timeout $(( (${MIN%.*} + 2) * 60 )) python3 -m htr.train --preset gpu --minutes "$MIN" \
   --iam-dir .devdata/iam --real-weight 0.05 --out "$RUN" "$@" 2>&1 | tee "$OUT/train.log"
