@@ -20,7 +20,10 @@ real validation-split lines that exist under ``--iam-dir``; a checkpoint
 (``last.keras``, the model, and ``optimizer.npz``, the optimizer
 state, for ``--resume``), the
 best weights by validation CER (``best.weights.h5``), a CSV log and a plot of
-the curves. Early stopping on validation CER.
+the curves. Early stopping on validation CER. With ``ema`` > 0 in the config,
+validation and the saved weights use an exponential moving average of the
+weights (Adam's ``use_ema``), which is steadier from epoch to epoch than the
+weights of the last step; training itself goes on from the raw weights.
 """
 
 from __future__ import annotations
@@ -73,6 +76,7 @@ class Config:
     seed: int = 0
     synth_style: dict = field(default_factory=dict)  # overrides of htr.synth.render.Style
     init_weights: str = ""  # start from these weights (fine-tuning)
+    ema: float = 0.0  # > 0: validate and save an exponential moving average of the weights (momentum)
 
 
 PRESETS = {
@@ -430,7 +434,9 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
         if cfg.init_weights:
             model.load_weights(cfg.init_weights)
             log(f"initialised from {cfg.init_weights}")
-    optimizer = keras.optimizers.Adam(learning_rate=cfg.lr, clipnorm=5.0)
+    optimizer = keras.optimizers.Adam(
+        learning_rate=cfg.lr, clipnorm=5.0, use_ema=cfg.ema > 0, ema_momentum=cfg.ema or 0.99
+    )
     trainer = pixel_model(model, cfg.width)  # fed uint8 batches; shares model's weights
     trainer.compile(
         optimizer=optimizer,
@@ -472,6 +478,7 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
                     break
             state["samples"] += len(losses) * cfg.batch
             state["epoch"] += 1
+            raw = _swap_in_average(trainer) if cfg.ema > 0 else None  # validate and save the average
             cer_s, _ = evaluate(model, val_synth, cfg.width)
             cer_r, _ = evaluate(model, val_real, cfg.width) if val_real else (None, None)
             sel = cer_r if cer_r is not None else cer_s
@@ -495,8 +502,11 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
                 _save_clean_weights(model, out_dir / "best.weights.h5")
             else:
                 state["bad_epochs"] += 1
-            model.save(out_dir / "last.keras")
             _save_clean_weights(model, out_dir / "last.weights.h5")
+            if raw is not None:  # training goes on from the raw weights
+                for v, value in zip(trainer.trainable_variables, raw):
+                    v.assign(value)
+            model.save(out_dir / "last.keras")
             _save_optimizer(trainer, out_dir / "optimizer.npz")
             state_path.write_text(json.dumps(state))
             _write_log(out_dir / "log.csv", rows)
@@ -514,6 +524,17 @@ def _lr(cfg: Config, frac: float, step: int) -> float:
     warm = min(1.0, (step + 1) / max(1, cfg.warmup_steps))
     cos = 0.5 * (1 + math.cos(math.pi * min(1.0, max(0.0, frac))))
     return cfg.lr_min + (cfg.lr - cfg.lr_min) * cos * warm
+
+
+def _swap_in_average(trainer) -> list[np.ndarray]:
+    """Put the optimizer's moving average into the trainable weights; return the raw values."""
+    raw = [np.array(v.numpy()) for v in trainer.trainable_variables]
+    trainer.optimizer.finalize_variable_values(trainer.trainable_variables)
+    for v in trainer.trainable_variables:
+        # own copies: under JAX the weight would share the average's buffer, which
+        # the next training step donates (deletes)
+        v.assign(np.array(v.numpy()))
+    return raw
 
 
 def _save_clean_weights(model, path: Path) -> None:

@@ -47,7 +47,7 @@ def test_train_smoke_then_resume(tmp_path):
 
     # resume continues from epoch 2 up to the new epoch limit
     cfg = tmp_path / "more.json"
-    cfg.write_text(json.dumps({"epochs": 3}))
+    cfg.write_text(json.dumps({"epochs": 3, "ema": 0.9}))  # and from here on, validate the weights' average
     r = _run(["--preset", "smoke", "--config", str(cfg), "--out", str(out), "--resume"], {"IAM_DIR": ""})
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resumed from epoch 2" in r.stdout

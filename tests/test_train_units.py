@@ -260,3 +260,30 @@ def test_train_step_benchmark_times_both_feeds(tmp_path):
     assert [(r["batch"], r["feed"]) for r in rows] == [("2", "float32"), ("2", "uint8")]
     assert all(r["loss_finite"] == "True" and float(r["lines_per_s"]) > 0 for r in rows)
     assert "| 2 | uint8 |" in out.with_suffix(".md").read_text()
+
+
+def test_swap_in_average_puts_the_ema_in_and_hands_back_the_raw_weights():
+    import keras
+
+    from htr.model import build_easter2
+
+    keras.utils.set_random_seed(5)
+    model = build_easter2()
+    trainer = train.pixel_model(model, 200)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-2, use_ema=True, ema_momentum=0.5),
+                    loss=train.focal_ctc_loss(0.25, 0.5))
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (2, 200, 80), dtype=np.uint8)
+    y = np.full((2, 12), -1, np.int32)
+    y[:, :5] = rng.integers(0, 79, (2, 5))
+    snaps = []
+    for _ in range(2):
+        trainer.train_on_batch(x, y)
+        snaps.append([np.array(v.numpy()) for v in trainer.trainable_variables])
+    w1, w2 = snaps
+    assert any(not np.allclose(a, b) for a, b in zip(w1, w2))  # the second step moved the weights
+    raw = train._swap_in_average(trainer)
+    for r, a, b, v in zip(raw, w1, w2, trainer.trainable_variables):
+        np.testing.assert_array_equal(r, b)  # the raw weights, to put back
+        np.testing.assert_allclose(v.numpy(), 0.5 * a + 0.5 * b, rtol=1e-5, atol=1e-6)  # first step seeds the average
+    assert [w.path for w in model.trainable_weights] == [v.path for v in trainer.trainable_variables]
