@@ -28,7 +28,6 @@ differently from it. Writes ``benchmarks/inference_cer.md`` and ``.csv``
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -37,6 +36,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import write_csv, write_md  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -112,10 +113,7 @@ def main() -> int:
                                  "chars": len(refs[k]), "cer": round(cer(refs[k], hyps[k]), 4)})
 
     out = Path(args.out)
-    with out.with_suffix(".csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out, rows)
     import tensorflow as tf
 
     from htr.runtime import bf16_supported
@@ -137,7 +135,7 @@ def main() -> int:
         dfs = "" if differ is None else str(differ)
         lines.append(f"| {g} | {n} | {wname} | {path} | {dec} | {c:.2%} | {wr:.2%} | {dps} | {dfs} |")
     lines += ["", "Per-line CER: `inference_cer.csv` (ids and numbers only)."]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_md(out, lines)
     print("\n".join(lines))
     return 0
 

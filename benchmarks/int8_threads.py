@@ -18,7 +18,6 @@ and the 42 real e06 lines through ``Easter2Engine.read_lines`` one at a time
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import subprocess
 import sys
@@ -28,6 +27,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import write_csv, write_md  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -100,10 +101,7 @@ def main() -> int:
     load["end"] = loadavg()
 
     out = Path(args.out)
-    with out.with_suffix(".csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out, rows)
     md = ["# Threads of Easter2's int8 reader (TensorFlow Lite, XNNPACK)", "",
           f"Command `python benchmarks/int8_threads.py` ({args.calls} calls); {started}; {cpu_name()}, "
           f"{os.cpu_count()} cores; load average (1/5/15 min) at start {load['start']}, at the end {load['end']}; "
@@ -117,7 +115,7 @@ def main() -> int:
         md.append(f"| {r['round']} | {r['neighbour']} | {r['threads']} | {r['typical_median'] * 1e3:.1f} | "
                   f"{r['typical_p90'] * 1e3:.1f} | {r['lines_median'] * 1e3:.1f} | {r['load1']} |")
     md += ["", "Raw numbers: `int8_threads.csv`.", ""]
-    out.with_suffix(".md").write_text("\n".join(md))
+    write_md(out, md)
     print("\n".join(md))
     return 0
 

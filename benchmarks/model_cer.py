@@ -16,7 +16,6 @@ numbers only: no IAM text or image is written).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -25,6 +24,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import write_csv, write_md  # noqa: E402
 
 from benchmarks.eval_lines import add_iam_dir, e06_lines, heldback_synthetic  # noqa: E402
 from htr import ctc  # noqa: E402
@@ -66,10 +67,7 @@ def main() -> int:
                              "chars": len(refs[k]), "cer": round(cer(refs[k], hyps[k]), 4)})
 
     out = Path(args.out)
-    with out.with_suffix(".csv").open("w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out, rows)
     lines = [
         "# Easter2 (shipped weights): CER / WER",
         "",
@@ -82,7 +80,7 @@ def main() -> int:
     for g, n, wname, dec, c, wr, secs in summary:
         lines.append(f"| {g} | {n} | {wname} | {dec} | {c:.2%} | {wr:.2%} | {'' if secs is None else f'{secs:.3f}'} |")
     lines += ["", "Per-line CER: `model_cer.csv` (ids and numbers only)."]
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_md(out, lines)
     print("\n".join(lines))
     return 0
 

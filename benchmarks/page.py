@@ -18,7 +18,6 @@ Writes ``benchmarks/page.md`` and ``page.csv`` (form ids and numbers only).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import write_csv, write_md  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -99,11 +100,7 @@ def main() -> int:
     load_end = loadavg()
 
     out = Path(args.out)
-    with out.with_suffix(".csv").open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        for r in rows:
-            w.writerow({k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()})
+    write_csv(out, rows, digits=4)
     import tensorflow as tf
 
     md = [
@@ -138,7 +135,7 @@ def main() -> int:
                 md.append(f"- {prec}: pages of 9–11 lines, median **{med:.3f} s** segmentation + lines "
                           f"(target ≤ 0.5 s for a 10-line page: {'met' if med <= 0.5 else 'NOT met'}).")
     md += ["", "Raw numbers: `page.csv`.", ""]
-    out.with_suffix(".md").write_text("\n".join(md))
+    write_md(out, md)
     print("\n".join(md))
     return 0
 

@@ -14,7 +14,6 @@ Writes markdown and a CSV of numbers (no IAM text).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 import time
@@ -23,6 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from benchmarks.report import write_csv, write_md  # noqa: E402
 
 from eval_lines import add_iam_dir, e06_lines  # noqa: E402
 
@@ -57,10 +58,7 @@ def main(argv=None) -> int:
         return 2
 
     out = Path(args.out)
-    with open(out.with_suffix(".csv"), "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_csv(out, rows)
     md = [
         "# CER with and without IAM's punctuation spacing",
         "",
@@ -80,7 +78,7 @@ def main(argv=None) -> int:
         "",
         "Per set: `punct_spacing.csv` (numbers only).",
     ]
-    out.with_suffix(".md").write_text("\n".join(md) + "\n")
+    write_md(out, md)
     print("\n".join(md))
     return 0
 

@@ -23,7 +23,6 @@ IAM-like lengths (they exercise the same shapes and work as real lines).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -33,6 +32,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.report import write_csv, write_md  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -109,10 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(r), flush=True)
     if args.out:
         out = Path(args.out)
-        with out.with_suffix(".csv").open("w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=list(rows[0]))
-            w.writeheader()
-            w.writerows(rows)
+        write_csv(out, rows)
         md = [
             "# Training-step throughput (`htr.train`'s step, batch already made)",
             "",
@@ -125,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             *(f"| {r['batch']} | {r['feed']} | {r['steps_per_s']} | {r['lines_per_s']} |" for r in rows),
             "",
         ]
-        out.with_suffix(".md").write_text("\n".join(md))
+        write_md(out, md)
     return 0
 
 
