@@ -56,6 +56,15 @@ FAMILIES = [
     "birthstone", "corinthia", "montecarlo", "smooch", "happy-monkey",
     "nova-script", "grandstander", "twinkle-star", "comic-relief",
     "long-cang", "liu-jian-mao-cao", "zhi-mang-xing", "ma-shan-zheng",
+    # School handwriting models (2026-11-26): the joined and semi-joined
+    # cursive that children are taught (TypeTogether's Playwrite series, one
+    # per country's curriculum; the Edu series of Australian school scripts),
+    # and more everyday hands. Grown-up hands descend from these letterforms.
+    "playwrite-us-trad", "playwrite-us-modern", "playwrite-de-grund",
+    "playwrite-de-sas", "playwrite-at", "playwrite-hr", "playwrite-pt",
+    "playwrite-pe", "playwrite-ar",
+    "edu-sa-beginner", "edu-nsw-act-foundation",
+    "nothing-you-could-do", "zeyada", "la-belle-aurore", "kristi", "borel",
 ]
 #: Tried, then left out after looking at a specimen sheet of every font.
 EXCLUDE = {
