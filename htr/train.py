@@ -24,6 +24,9 @@ the curves. Early stopping on validation CER. With ``ema`` > 0 in the config,
 validation and the saved weights use an exponential moving average of the
 weights (Adam's ``use_ema``), which is steadier from epoch to epoch than the
 weights of the last step; training itself goes on from the raw weights.
+``holdout_fonts`` keeps some vendored fonts out of training and validates on
+lines rendered in them (``val_cer_fonts``: hands the model has never seen),
+and ``select`` says which validation CER picks the best epoch.
 """
 
 from __future__ import annotations
@@ -77,6 +80,8 @@ class Config:
     synth_style: dict = field(default_factory=dict)  # overrides of htr.synth.render.Style
     init_weights: str = ""  # start from these weights (fine-tuning)
     ema: float = 0.0  # > 0: validate and save an exponential moving average of the weights (momentum)
+    holdout_fonts: list = field(default_factory=list)  # font stems never trained on: a validation set of unseen hands
+    select: str = "real"  # which validation CER picks the best epoch: "real", "fonts" or "real+fonts" (their mean)
 
 
 PRESETS = {
@@ -108,6 +113,35 @@ def _to_sample(gray: np.ndarray, text: str, width: int) -> tuple[np.ndarray, np.
     return (prep.x * 255).astype(np.uint8), label
 
 
+SELECT = ("real", "fonts", "real+fonts")
+
+
+def split_fonts(cfg: Config) -> tuple[list[Path], list[Path]]:
+    """The vendored fonts training renders with, and those ``cfg.holdout_fonts`` keeps back for validation."""
+    from htr.synth.fonts import font_paths
+
+    paths = font_paths()
+    unknown = sorted(set(cfg.holdout_fonts) - {p.stem for p in paths})
+    if unknown:
+        raise ValueError(f"holdout_fonts: no vendored font named {', '.join(unknown)} (see htr/synth/fonts/)")
+    held = [p for p in paths if p.stem in cfg.holdout_fonts]
+    train = [p for p in paths if p.stem not in cfg.holdout_fonts]
+    if not train:
+        raise ValueError("holdout_fonts keeps back every font: none is left to train on")
+    return train, held
+
+
+def selection_cer(cfg: Config, real: float | None, fonts: float | None, synth: float) -> float:
+    """The validation CER that picks the best epoch: ``cfg.select`` where its sets exist, else synthetic."""
+    if cfg.select == "fonts" and fonts is not None:
+        return fonts
+    if cfg.select == "real+fonts" and real is not None and fonts is not None:
+        return (real + fonts) / 2
+    if real is not None and cfg.select != "fonts":
+        return real
+    return fonts if fonts is not None else synth
+
+
 class SampleMaker:
     """Makes training samples from the configured sources (runs in each worker)."""
 
@@ -117,7 +151,7 @@ class SampleMaker:
 
         self.cfg = cfg
         self.rng = np.random.default_rng(seed)
-        self.renderer = LineRenderer(seed=seed, style=Style(**cfg.synth_style))
+        self.renderer = LineRenderer(fonts=split_fonts(cfg)[0], seed=seed, style=Style(**cfg.synth_style))
         self.texts = training_texts(Path(iam_dir) if iam_dir else None, self.rng)
         self.real = load_real_lines(iam_dir, "train") if cfg.sources.get("iam", 0) > 0 else []
         names = [n for n, w in cfg.sources.items() if w > 0 and (n != "iam" or self.real)]
@@ -404,7 +438,9 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
     series("loss", (120, 120, 120), cer=False)
     series("val_cer_synth", (30, 90, 200), cer=True)
     series("val_cer_real", (200, 40, 40), cer=True)
-    d.text((pad, H - pad + 8), f"epoch 1 ... {n}   blue: held-back synthetic lines, red: real validation lines",
+    series("val_cer_fonts", (30, 150, 60), cer=True)
+    d.text((pad, H - pad + 8), f"epoch 1 ... {n}   blue: held-back synthetic lines, red: real validation lines"
+           + (", green: fonts never trained on" if any(r.get("val_cer_fonts") not in (None, "") for r in rows) else ""),
            fill="black")
     img.save(path)
 
@@ -447,9 +483,14 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
         _restore_optimizer(trainer, out_dir / "optimizer.npz")
 
     # validation sets: held-back synthetic lines (fixed seed, never in training) and real lines
-    val_synth = _synthetic_set(cfg, iam_dir, seed=987654321, n=cfg.val_synth)
+    if cfg.select not in SELECT:
+        raise ValueError(f"select must be one of {', '.join(SELECT)}, not {cfg.select!r}")
+    train_fonts, held_fonts = split_fonts(cfg)
+    val_synth = _synthetic_set(cfg, iam_dir, seed=987654321, n=cfg.val_synth, fonts=train_fonts)
+    val_fonts = _synthetic_set(cfg, iam_dir, seed=87654321, n=cfg.val_synth, fonts=held_fonts) if held_fonts else []
     val_real = load_real_lines(iam_dir, "validation")
-    log(f"validation: {len(val_synth)} synthetic, {len(val_real)} real lines")
+    log(f"validation: {len(val_synth)} synthetic, {len(val_real)} real lines"
+        + (f", {len(val_fonts)} lines in {len(held_fonts)} fonts never trained on" if held_fonts else ""))
 
     feeder = Feeder(cfg, iam_dir)
     rows = _read_log(out_dir / "log.csv")
@@ -481,13 +522,15 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
             raw = _swap_in_average(trainer) if cfg.ema > 0 else None  # validate and save the average
             cer_s, _ = evaluate(model, val_synth, cfg.width)
             cer_r, _ = evaluate(model, val_real, cfg.width) if val_real else (None, None)
-            sel = cer_r if cer_r is not None else cer_s
+            cer_f, _ = evaluate(model, val_fonts, cfg.width) if val_fonts else (None, None)
+            sel = selection_cer(cfg, cer_r, cer_f, cer_s)
             secs = time.time() - e0
             row = {
                 "epoch": state["epoch"],
                 "loss": round(float(np.mean(losses)), 5),
                 "val_cer_synth": round(cer_s, 5),
                 "val_cer_real": "" if cer_r is None else round(cer_r, 5),
+                **({"val_cer_fonts": round(cer_f, 5)} if cer_f is not None else {}),
                 "lr": round(lr, 7),
                 "seconds": round(secs, 1),
                 "samples_seen": state["samples"],
@@ -562,12 +605,13 @@ def _restore_optimizer(model, path: Path) -> None:
             v.assign(saved[f"v{i}"])
 
 
-def _synthetic_set(cfg: Config, iam_dir: str | None, seed: int, n: int) -> list[tuple[np.ndarray, str]]:
+def _synthetic_set(cfg: Config, iam_dir: str | None, seed: int, n: int,
+                   fonts: list[Path] | None = None) -> list[tuple[np.ndarray, str]]:
     from htr.synth.corpus import training_texts
     from htr.synth.render import LineRenderer
 
     rng = np.random.default_rng(seed)
-    renderer = LineRenderer(seed=seed)
+    renderer = LineRenderer(fonts=fonts, seed=seed)
     texts = training_texts(Path(iam_dir) if iam_dir else None, rng)
     return [(renderer.render(t, rng), t) for t in (texts[i] for i in rng.integers(0, len(texts), n))]
 
@@ -644,8 +688,15 @@ def config_from_args(args) -> Config:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    cfg = config_from_args(args)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = config_from_args(args)
+        if cfg.select not in SELECT:
+            raise ValueError(f"select must be one of {', '.join(SELECT)}, not {cfg.select!r}")
+        split_fonts(cfg)
+    except (ValueError, OSError) as exc:  # a bad --config: one line, exit 2 (argparse's way)
+        parser.error(str(exc))
     state = train(cfg, args.out, args.iam_dir, args.resume, log=lambda m: print(m, flush=True))
     if args.export and (args.out / "best.weights.h5").exists():
         import shutil

@@ -47,10 +47,13 @@ def test_train_smoke_then_resume(tmp_path):
 
     # resume continues from epoch 2 up to the new epoch limit
     cfg = tmp_path / "more.json"
-    cfg.write_text(json.dumps({"epochs": 3, "ema": 0.9}))  # and from here on, validate the weights' average
+    # and from here on: validate the weights' average, and on two fonts kept out of training
+    cfg.write_text(json.dumps({"epochs": 3, "ema": 0.9, "holdout_fonts": ["kristi", "zeyada"], "select": "real+fonts"}))
     r = _run(["--preset", "smoke", "--config", str(cfg), "--out", str(out), "--resume"], {"IAM_DIR": ""})
     assert r.returncode == 0, r.stderr[-3000:]
     assert "resumed from epoch 2" in r.stdout
     rows = list(csv.DictReader((out / "log.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert 0.0 <= float(rows[-1]["val_cer_fonts"])  # the held-out fonts were read
+    assert "8 lines in 2 fonts never trained on" in r.stdout
     assert json.loads((out / "state.json").read_text())["epoch"] == 3

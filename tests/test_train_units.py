@@ -287,3 +287,53 @@ def test_swap_in_average_puts_the_ema_in_and_hands_back_the_raw_weights():
         np.testing.assert_array_equal(r, b)  # the raw weights, to put back
         np.testing.assert_allclose(v.numpy(), 0.5 * a + 0.5 * b, rtol=1e-5, atol=1e-6)  # first step seeds the average
     assert [w.path for w in model.trainable_weights] == [v.path for v in trainer.trainable_variables]
+
+
+# ---------------------------------------------------------------- held-out fonts, selection
+def test_split_fonts_keeps_named_fonts_out_of_training():
+    from htr.synth.fonts import font_names
+
+    names = font_names()
+    train_fonts, held = train.split_fonts(train.Config(holdout_fonts=[names[0], names[-1]]))
+    assert [p.stem for p in held] == [names[0], names[-1]]
+    assert [p.stem for p in train_fonts] == names[1:-1]
+    assert train.split_fonts(train.Config())[1] == []
+    with pytest.raises(ValueError, match="no vendored font named no-such-font"):
+        train.split_fonts(train.Config(holdout_fonts=["no-such-font"]))
+    with pytest.raises(ValueError, match="none is left"):
+        train.split_fonts(train.Config(holdout_fonts=names))
+
+
+def test_sample_maker_never_renders_a_held_out_font():
+    from htr.synth.fonts import font_names
+
+    keep = font_names()[:3]
+    cfg = train.Config(holdout_fonts=font_names()[3:], width=2000)
+    maker = train.SampleMaker(cfg, None, seed=1)
+    assert [p.stem for p in maker.renderer.paths] == keep
+
+
+@pytest.mark.parametrize("select, real, fonts, synth, want", [
+    ("real", 0.02, 0.10, 0.05, 0.02),
+    ("real", None, 0.10, 0.05, 0.10),        # no real lines: the unseen fonts
+    ("real", None, None, 0.05, 0.05),        # neither: synthetic
+    ("fonts", 0.02, 0.10, 0.05, 0.10),
+    ("fonts", 0.02, None, 0.05, 0.05),       # no held-out fonts: not the real lines either
+    ("real+fonts", 0.02, 0.10, 0.05, 0.06),
+    ("real+fonts", 0.02, None, 0.05, 0.02),
+])
+def test_selection_cer(select, real, fonts, synth, want):
+    assert train.selection_cer(train.Config(select=select), real, fonts, synth) == pytest.approx(want)
+
+
+def test_train_rejects_a_bad_config_with_one_line(tmp_path, capsys):
+    conf = tmp_path / "bad.json"
+    for body, says in (({"select": "best"}, "select must be one of real, fonts, real+fonts"),
+                       ({"holdout_fonts": ["nope"]}, "no vendored font named nope")):
+        conf.write_text(json.dumps(body))
+        with pytest.raises(SystemExit) as e:
+            train.main(["--config", str(conf), "--out", str(tmp_path / "run")])
+        assert e.value.code == 2
+        err = capsys.readouterr().err
+        assert says in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing started
