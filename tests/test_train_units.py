@@ -21,6 +21,8 @@ if not (Path(__file__).resolve().parent.parent / "htr" / "train.py").is_file():
     pytest.skip("htr/train.py has not landed yet", allow_module_level=True)
 
 from htr import train  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
 from htr.alphabet import BLANK, CHARS, NUM_CLASSES, encode  # noqa: E402
 from htr.ctc import best_path  # noqa: E402
 
@@ -337,3 +339,14 @@ def test_train_rejects_a_bad_config_with_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert says in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()  # nothing started
+
+
+@pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tools").glob("finetune_*.json"))
+                         + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "models" / "training").glob("stage*.json")))
+def test_committed_training_configs_are_valid(path):
+    cfg = train.config_from_args(train.build_parser().parse_args(["--preset", "gpu", "--config", str(ROOT / path)]))
+    assert cfg.select in train.SELECT
+    train.split_fonts(cfg)  # every held-out font exists
+    from htr.synth.render import Style
+
+    Style(**cfg.synth_style)  # every style field exists

@@ -7,6 +7,12 @@
 # Set BENCH=1 to measure inference throughput (benchmarks/gpu_throughput.py) first,
 # STEP=1 to time the training step by batch size and feed (benchmarks/train_step.py;
 # STEP_ARGS overrides its flags) — then pass the batch that wins, e.g. --batch 256.
+# The next stage, prepared on 2026-11-26 and not yet run: the 89 fonts (16 new
+# school scripts and hands), weights averaged (ema), every 22nd font by name kept
+# out of training as a validation set of unseen hands, best epoch by the mean of
+# that and the real validation lines:
+#   STEP=1 bash tools/gpu_train.sh 8 OUT --init models/easter2.weights.h5 \
+#     --config tools/finetune_stage4.json --steps-per-epoch 300 [--batch N]
 set -uo pipefail
 MIN=${1:-7}
 OUT=${2:-runs/gpu}
