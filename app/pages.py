@@ -25,4 +25,6 @@ PAGES = (
              "What the network sees: probabilities per column, where each letter sits, which features fire."),
     PageInfo("app_pages/evaluate.py", "Evaluate", ":material/analytics:",
              "Error rates of every reader over many lines, and the hardest lines."),
+    PageInfo("app_pages/training.py", "How it learned", ":material/school:",
+             "The synthetic handwriting Easter2 trained on: make a line yourself, see the curves, read the model card."),
 )

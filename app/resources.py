@@ -369,3 +369,74 @@ streamlit run streamlit_app.py
 
 Until then every page works on the example images shipped with the app.
 """
+
+
+# --------------------------------------------------------------------------
+# how it learned: synthetic lines, the training log, the model card
+
+TRAINING_LOG = MODELS_DIR / "training" / "log.csv"
+MODEL_CARD = MODELS_DIR / "MODEL_CARD.md"
+
+
+@st.cache_data(show_spinner=False)
+def font_names() -> list[str]:
+    from htr.synth.fonts import font_names as names
+
+    return names()
+
+
+@st.cache_data(show_spinner=False)
+def seen_fonts() -> frozenset[str]:
+    from htr.weights import fonts_seen_by_shipped_weights
+
+    return fonts_seen_by_shipped_weights()
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _specimen(text: str, font: str | None, seed: int, knobs: tuple) -> tuple[np.ndarray, str]:
+    from htr.synth.render import specimen
+
+    return specimen(text, font, seed=seed, **dict(knobs))
+
+
+def try_specimen(text: str, font: str | None, seed: int, **knobs) -> tuple[np.ndarray | None, str, str | None]:
+    """A synthetic training-style line: ``(image, font used, None)`` or ``(None, "", why not)``."""
+    try:
+        image, used = _specimen(text, font, int(seed), tuple(sorted(knobs.items())))
+        return image, used, None
+    except ValueError as exc:
+        return None, "", str(exc)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def training_batch(seed: int, n: int = 4) -> list[tuple[np.ndarray, str]]:
+    """``n`` samples exactly as training makes them (random fonts, TACo, joined lines):
+    (uint8 model input (80 rows x 2000 columns), label text)."""
+    from htr.alphabet import decode
+    from htr.train import Config, SampleMaker
+
+    root = iam_dir()
+    maker = SampleMaker(Config(sources={"synth": 1.0}), str(root) if root else None, seed=seed)
+    out = []
+    for _ in range(n):
+        x, label = maker.make()
+        out.append((np.ascontiguousarray(x.T), decode(label.tolist())))
+    return out
+
+
+def training_log() -> tuple[list[dict], str | None]:
+    """Rows of the shipped model's training log, or ``([], why not)``."""
+    import csv
+
+    try:
+        with TRAINING_LOG.open(newline="") as f:
+            return list(csv.DictReader(f)), None
+    except OSError as exc:
+        return [], f"The training log {TRAINING_LOG.name} cannot be read here ({exc.strerror or exc})."
+
+
+def model_card() -> str | None:
+    try:
+        return MODEL_CARD.read_text(encoding="utf-8")
+    except OSError:
+        return None

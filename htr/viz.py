@@ -512,3 +512,58 @@ DIFF_LEGEND_HTML = (
     f'<span style="{_DIFF_STYLE["insert"]}">extra</span> '
     f'<span style="{_DIFF_STYLE["delete"]}">missing</span>'
 )
+
+
+# --------------------------------------------------------------------------
+# training
+
+#: The training log's validation columns: (column, name in the legend, colour).
+TRAINING_SERIES = (
+    ("val_cer_real", "real IAM validation lines", "#D55E00"),
+    ("val_cer_synth", "held-back synthetic lines", "#0072B2"),
+    ("val_cer_fonts", "lines in fonts never trained on", "#009E73"),
+)
+
+
+def plot_training_log(rows: Sequence[Mapping]) -> go.Figure:
+    """Validation CER (log scale) and training loss per epoch, from a training log's rows.
+
+    ``rows`` as csv.DictReader gives them from ``log.csv`` (strings are fine):
+    ``epoch``, ``loss``, any of ``val_cer_real``/``val_cer_synth``/``val_cer_fonts``,
+    and optionally ``stage`` (epochs are numbered on across stages, and each
+    stage's start is marked) and ``samples_seen`` (shown on hover).
+    """
+    def num(v):
+        try:
+            return float(v)
+        except (TypeError, ValueError):
+            return None
+
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
+    xs = list(range(1, len(rows) + 1))
+    stages = [str(r.get("stage") or "") for r in rows]
+    hover = [f"{s + ' · ' if s else ''}epoch {r.get('epoch', i)}" + (
+        f" · {int(float(r['samples_seen'])):,} lines seen" if num(r.get("samples_seen")) is not None else "")
+        for i, (s, r) in enumerate(zip(stages, rows), start=1)]
+    for key, name, colour in TRAINING_SERIES:
+        ys = [num(r.get(key)) for r in rows]
+        if all(y is None for y in ys):
+            continue
+        fig.add_trace(go.Scatter(x=xs, y=[None if y is None else 100 * y for y in ys], name=name,
+                                 mode="lines+markers", line=dict(color=colour), text=hover,
+                                 hovertemplate="%{text}<br>CER %{y:.2f} %<extra>" + name + "</extra>"), row=1, col=1)
+    losses = [num(r.get("loss")) for r in rows]
+    fig.add_trace(go.Scatter(x=xs, y=losses, name="training loss (focal CTC)", mode="lines",
+                             line=dict(color="#777777"), text=hover,
+                             hovertemplate="%{text}<br>loss %{y:.2f}<extra></extra>"), row=2, col=1)
+    for i, s in enumerate(stages):
+        if s and (i == 0 or stages[i - 1] != s):
+            fig.add_vline(x=i + 0.5, line=dict(color="#999999", dash="dot"))
+            fig.add_annotation(x=i + 0.6, y=1.0, yref="paper", text=s, showarrow=False, xanchor="left",
+                               yanchor="bottom", font=dict(size=11, color="#555555"))
+    fig.update_yaxes(type="log", title_text="CER (%)", row=1, col=1)
+    fig.update_yaxes(title_text="loss", row=2, col=1)
+    fig.update_xaxes(title_text="epoch (all stages in order)", row=2, col=1)
+    fig.update_layout(height=520, margin=dict(l=60, r=20, t=40, b=40),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0))
+    return fig

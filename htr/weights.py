@@ -17,3 +17,19 @@ def weights_path(path: str | os.PathLike | None = None) -> Path:
         return Path(path)
     env = os.environ.get("HTR_WEIGHTS")
     return Path(env) if env else DEFAULT_WEIGHTS
+
+
+#: The vendored fonts the shipped weights were trained on, one name a line.
+SHIPPED_FONTS = MODELS_DIR / "training" / "fonts.txt"
+
+
+def fonts_seen_by_shipped_weights() -> frozenset[str]:
+    """Names (file stems in ``htr/synth/fonts``) of the fonts the shipped weights trained on.
+
+    Empty where the list is missing: nothing is then claimed about any font.
+    """
+    try:
+        text = SHIPPED_FONTS.read_text(encoding="utf-8")
+    except OSError:
+        return frozenset()
+    return frozenset(s.strip() for s in text.splitlines() if s.strip() and not s.startswith("#"))

@@ -33,6 +33,7 @@ PAGES = {
     "iam": "app_pages/iam_browser.py",
     "inside": "app_pages/inside.py",
     "evaluate": "app_pages/evaluate.py",
+    "training": "app_pages/training.py",
 }
 
 pytestmark = pytest.mark.slow  # every test runs the app (and Easter2) in AppTest
@@ -115,7 +116,7 @@ def example_bytes(name: str = "line-01.png", fmt: str = "PNG") -> bytes:
 # ---------------------------------------------------------------- navigation
 
 
-def test_entry_script_declares_six_pages_and_the_presentation_switch(easter2):
+def test_entry_script_declares_every_page_and_the_presentation_switch(easter2):
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not at.exception
     assert at.title[0].value.startswith("Reading handwriting")  # Home is the default page
@@ -140,7 +141,7 @@ def test_home_lists_every_engine_with_a_reason_and_the_device(easter2):
     assert "IAM_DIR is not set" in page
     assert "Model loaded" in page
     links = [l.label for l in at.get("page_link")]
-    assert len(links) == 5 and links[0] == "**Recognize**"
+    assert len(links) == len(PAGES) - 1 and links[0] == "**Recognize**"
 
 
 def test_home_without_weights_says_why(monkeypatch, tmp_path, easter2):
@@ -497,3 +498,77 @@ def test_a_session_can_choose_other_weights(easter2, tmp_path):
     other = open_page("recognize")  # a fresh session keeps the default weights
     assert not other.exception
     assert not any("mine.weights.h5" in e.value for e in other.error)
+
+
+# ---------------------------------------------------------------- how it learned
+
+
+def test_training_page_draws_a_line_reads_it_and_scores_it(easter2):
+    at = open_page("training")
+    assert [t.label for t in at.tabs] == ["Make a training line", "A batch as training sees it",
+                                         "Training curves", "Model card"]
+    typed = at.text_input(key="tr_text").value
+    (metric,) = at.metric
+    assert metric.label == "CER" and metric.value.endswith(" %")
+    (reading,) = reading_html(at)  # the model's reading, marked against the typed text
+    assert "htr-text" in reading
+    # a font the shipped model never trained on is named so, and reading goes on with it
+    seen = resources_seen()
+    options = at.selectbox(key="tr_font").options[1:]  # after "any (drawn by the seed)"
+    unseen = [f for f in options if f.split(" — ")[0] not in seen]
+    assert unseen and all(f.endswith("never seen by the shipped model") for f in unseen)
+    assert len(options) - len(unseen) == len(seen)  # every other font is one it trained on
+    # "Another" draws a new line with the next seed: a different image, read again
+    before = at.session_state["tr_seed"]
+    at.button(key="tr_another").click()
+    rerun(at)
+    assert at.session_state["tr_seed"] == before + 1
+    assert at.text_input(key="tr_text").value == typed and len(at.metric) == 1
+
+
+def resources_seen() -> frozenset:
+    from htr.weights import fonts_seen_by_shipped_weights
+
+    return fonts_seen_by_shipped_weights()
+
+
+def test_training_page_says_what_it_cannot_draw(easter2):
+    at = open_page("training")
+    at.text_input(key="tr_text").input("costs 5 € or 2 £")
+    rerun(at)
+    assert any("outside the 79-character alphabet" in e.value for e in at.error)
+    assert not at.metric  # nothing read, nothing scored
+    at.text_input(key="tr_text").input("   ")
+    rerun(at)
+    assert any("Type some text" in i.value for i in at.info)
+
+
+def test_training_page_shows_the_log_batch_and_model_card(easter2):
+    at = open_page("training")
+    assert "tr_curves" in plotly_keys(at)
+    page = texts(at)
+    assert "3 stage(s)" in page  # the shipped log's three stages
+    assert "Model card" in page and "6,193,072" in page  # the card itself, rendered
+    # the batch tab: four model inputs as training makes them
+    assert len(at.tabs[1].get("image")) == 4
+
+
+def test_training_page_copes_without_its_log(monkeypatch, tmp_path, easter2):
+    from app import resources
+
+    monkeypatch.setattr(resources, "TRAINING_LOG", tmp_path / "gone.csv")
+    monkeypatch.setattr(resources, "MODEL_CARD", tmp_path / "gone.md")
+    at = open_page("training")
+    errors = " ".join(e.value for e in at.error)
+    assert "training log gone.csv cannot be read" in errors and "model card" in errors
+
+
+def test_training_batch_is_what_training_feeds_the_model(easter2):
+    from app import resources
+
+    batch = resources.training_batch(0, n=3)
+    assert len(batch) == 3
+    for x, label in batch:
+        assert x.dtype == np.uint8 and x.shape == (80, 2000)  # rows are the 80 input channels
+        assert label.strip() and (x < 128).any()  # a label, and ink to read it from
+    assert resources.training_batch(0, n=3)[0][1] == batch[0][1]  # same seed, same lines

@@ -45,6 +45,7 @@ PAGES = [  # (url path, title shown on the page)
     ("iam_browser", "IAM handwriting database"),
     ("inside", "Inside the model"),
     ("evaluate", "Evaluate the readers"),
+    ("training", "How Easter2 learned to read"),
 ]
 
 
@@ -128,9 +129,10 @@ def test_every_page_opens_and_cold_start_is_measured(server, browser):
         wait_idle(browser)
         timings[path or "home"] = round(time.monotonic() - t0, 2)
         assert_no_exception(browser, path or "home")
-        # the navigation lists all six pages, and the presentation switch is there
+        # the navigation lists every page, and the presentation switch is there
         nav = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
-        for label in ("Home", "Recognize", "Compare engines", "IAM browser", "Inside the model", "Evaluate"):
+        for label in ("Home", "Recognize", "Compare engines", "IAM browser", "Inside the model", "Evaluate",
+                      "How it learned"):
             assert label in nav
         assert "Presentation mode" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text
         shot(browser, f"{i:02d}-{path or 'home'}")

@@ -11,6 +11,7 @@ from PIL import ImageFilter, ImageFont
 
 from htr.alphabet import CHARS
 from htr.synth import FONT_DIR, LineRenderer, corrupt, font_paths, join_lines
+from htr.synth.fonts import font_names
 from htr.synth.corpus import MAX_CHARS, generated_texts, iam_train_texts, training_texts
 from htr.synth.render import Style, _Font, _space_factors
 
@@ -241,3 +242,49 @@ def test_corpus_has_iam_train_lines_and_no_others(iam_dir):
     assert not leaked, f"validation/test lines in the training text: {leaked[:5]}"
     for line_id in ("e06-006-00", "e06-033-00", "e06-041-02"):
         assert texts[line_id] not in corpus
+
+
+# ----------------------------------------------------------------- specimen (the app's "How it learned")
+def test_specimen_is_pinned_by_its_knobs_and_seed():
+    from htr.synth.render import specimen
+
+    a, font = specimen("Hello there, 42!", "kalam", seed=3)
+    b, _ = specimen("Hello there, 42!", "kalam", seed=3)
+    assert font == "kalam" and a.dtype == np.uint8 and a.shape[0] == 96
+    np.testing.assert_array_equal(a, b)  # same knobs, same seed: the same picture
+    wide, _ = specimen("Hello there, 42!", "kalam", seed=3, width=1.6)
+    assert wide.shape[1] > a.shape[1] * 1.3  # letter width is a knob, not a random draw
+    spaced, _ = specimen("Hello there, 42!", "kalam", seed=3, word_space=3.0)
+    tight, _ = specimen("Hello there, 42!", "kalam", seed=3, word_space=0.3)
+
+    def widest_gap(img):  # longest run of inkless columns between the first and last ink
+        ink = np.flatnonzero((img < 128).any(axis=0))
+        return int(np.diff(ink).max())
+
+    assert widest_gap(spaced) > 2 * widest_gap(tight)  # the line keeps its width; the gaps change
+    _, drawn = specimen("Hello", None, seed=5)
+    assert drawn in font_names()  # no font named: one drawn by the seed
+
+
+def test_specimen_refuses_what_it_cannot_draw():
+    from htr.synth.render import specimen
+
+    with pytest.raises(ValueError, match="no vendored font named 'comic-sans'"):
+        specimen("Hello", "comic-sans")
+    with pytest.raises(ValueError, match="outside the 79-character alphabet"):
+        specimen("5 €", "kalam")
+
+
+def test_fonts_seen_by_the_shipped_weights_are_vendored_fonts():
+    from htr import weights
+
+    seen = weights.fonts_seen_by_shipped_weights()
+    assert len(seen) == 73 and seen <= set(font_names())  # every one still ships
+    assert "playwrite-us-trad" not in seen  # vendored after the weights were trained
+
+
+def test_fonts_seen_without_the_list_claims_nothing(monkeypatch, tmp_path):
+    from htr import weights
+
+    monkeypatch.setattr(weights, "SHIPPED_FONTS", tmp_path / "missing.txt")
+    assert weights.fonts_seen_by_shipped_weights() == frozenset()

@@ -227,3 +227,33 @@ def test_viz_does_not_import_streamlit():
 
     code = "import sys, htr.viz; sys.exit('streamlit' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+# ---------------------------------------------------------------- training log
+def test_plot_training_log_reads_csv_rows_and_marks_stages():
+    rows = [
+        {"stage": "1-scratch", "epoch": "1", "loss": "80.5", "val_cer_synth": "0.9", "val_cer_real": "0.95",
+         "samples_seen": "16000"},
+        {"stage": "1-scratch", "epoch": "2", "loss": "30.1", "val_cer_synth": "0.4", "val_cer_real": "0.5",
+         "samples_seen": "32000"},
+        {"stage": "2-finetune", "epoch": "1", "loss": "6.0", "val_cer_synth": "0.05", "val_cer_real": "",
+         "samples_seen": "48000"},
+    ]
+    fig = viz.plot_training_log(rows)
+    names = [t.name for t in fig.data]
+    assert names == ["real IAM validation lines", "held-back synthetic lines", "training loss (focal CTC)"]
+    real, synth, loss = fig.data
+    assert list(real.y) == [95.0, 50.0, None]  # percent; a missing value stays a gap
+    assert list(synth.x) == [1, 2, 3]  # epochs numbered on across stages
+    assert list(loss.y) == [80.5, 30.1, 6.0]
+    assert fig.layout.yaxis.type == "log"
+    assert [a.text for a in fig.layout.annotations] == ["1-scratch", "2-finetune"]
+    assert "48,000 lines seen" in synth.text[2]
+
+
+def test_plot_training_log_draws_held_out_fonts_when_logged():
+    rows = [{"epoch": "1", "loss": "5", "val_cer_synth": "0.03", "val_cer_fonts": "0.2"}]
+    fig = viz.plot_training_log(rows)
+    assert [t.name for t in fig.data] == ["held-back synthetic lines", "lines in fonts never trained on",
+                                         "training loss (focal CTC)"]
+    assert not fig.layout.annotations  # no stages, no marks

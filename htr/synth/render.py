@@ -593,3 +593,35 @@ def join_lines(images: list[np.ndarray], gap: int | tuple[int, int] = 40,
             parts.append(np.full((height, max(0, g)), bg, np.uint8))
         parts.append(img.astype(np.uint8))
     return np.concatenate(parts, axis=1)
+
+
+def specimen(text: str, font: str | None = None, *, seed: int = 0, slant: float = 8.0, width: float = 1.0,
+             word_space: float = 1.6, jitter: float = 1.0, shapes: bool = True, joined: bool = False,
+             neighbours: bool = False, taco: bool = False, height: int = 96) -> tuple[np.ndarray, str]:
+    """One training-style line of ``text`` with its knobs set by hand: (uint8 gray image, font name).
+
+    For showing how the synthetic training data is made (the app's "How it
+    learned" page): the same renderer as training, with each of the ranges
+    training samples from pinned to one value. ``font`` is a vendored font's
+    name (``None``: one drawn by ``seed``); ``slant`` in degrees; ``width``
+    scales IAM's median letter width; ``word_space`` in the font's own space
+    widths; ``jitter`` scales per-letter wobble; ``shapes`` bends letters;
+    ``joined`` draws whole words as the font joins them; ``neighbours`` adds
+    strokes of the lines above and below; ``taco`` applies tiling-and-corruption.
+    Paper, ink, blur and distortion stay random, drawn from ``seed``.
+    Raises ValueError with a readable reason for text it cannot draw or an unknown font.
+    """
+    paths = font_paths()
+    names = [p.stem for p in paths]
+    if font is not None and font not in names:
+        raise ValueError(f"no vendored font named {font!r}")
+    style = Style(height=(height, height), char_aspect=IAM_CHAR_ASPECT * width, aspect_sigma=0.0,
+                  stretch=(0.2, 5.0), slant_deg=(slant, slant), glyph_jitter=jitter,
+                  word_mode_p=1.0 if joined else 0.0, shape_p=1.0 if shapes else 0.0,
+                  neighbours_p=1.0 if neighbours else 0.0, word_space=(word_space, word_space))
+    rng = np.random.default_rng(seed)
+    index = names.index(font) if font is not None else int(rng.integers(len(paths)))
+    image = LineRenderer(fonts=paths, seed=seed, style=style).render(text, rng, font_index=index)
+    if taco:
+        image = corrupt(image, rng)
+    return image, names[index]
