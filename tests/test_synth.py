@@ -288,3 +288,12 @@ def test_fonts_seen_without_the_list_claims_nothing(monkeypatch, tmp_path):
 
     monkeypatch.setattr(weights, "SHIPPED_FONTS", tmp_path / "missing.txt")
     assert weights.fonts_seen_by_shipped_weights() == frozenset()
+
+
+def test_font_benchmark_draws_every_font_the_same_way_each_time():
+    from benchmarks.font_cer import font_lines
+
+    names, texts, images = font_lines(1)
+    assert names == font_names()
+    again = font_lines(1)
+    assert texts == again[1] and all(np.array_equal(a[0], b[0]) for a, b in zip(images, again[2]))
