@@ -34,6 +34,7 @@ with make:
     def another():
         st.session_state["tr_seed"] = int(st.session_state.get("tr_seed", 0)) + 1
 
+    picture = st.container()  # the line, full width above the knobs (filled once they are read)
     controls, shown = st.columns([1, 2], gap="large")
     with controls:
         text = st.text_input("Text", value=DEFAULT_TEXT, max_chars=120, key="tr_text",
@@ -71,7 +72,8 @@ with make:
                 st.error(f"Cannot draw this line: {error}")
             else:
                 note = "" if not seen or used in seen else " — a font the shipped model never trained on"
-                widgets.show_image(image, caption=f"Font {used}, seed {seed}{note}")
+                with picture:
+                    st.image(image, caption=f"Font {used}, seed {seed}{note}", width="stretch")
                 st.markdown("**What Easter2 reads in it**")
                 result, err = resources.try_recognize("easter2", widgets.digest_of(image), "line", image)
                 if err:
@@ -94,7 +96,8 @@ with batch:
         "Training draws lines like these, thousands a second on a GPU: a random font and text, "
         "random style, sometimes two lines joined into one long one, sometimes TACo. Each is "
         "scaled to **80 pixels high** — the rows become the network's 80 input channels — and "
-        "padded to **2000 columns**, which the network reads as 500 time steps."
+        "padded to **2000 columns**, which the network reads as 500 time steps. They are shown as "
+        "the network gets them: ink bright on dark, with the label it must learn to write."
     )
     if "tr_batch" not in st.session_state:
         st.session_state["tr_batch"] = 0

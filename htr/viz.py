@@ -562,7 +562,7 @@ def plot_training_log(rows: Sequence[Mapping]) -> go.Figure:
             fig.add_annotation(x=i + 0.6, y=1.0, yref="paper", text=s, showarrow=False, xanchor="left",
                                yanchor="bottom", font=dict(size=11, color="#555555"))
     fig.update_yaxes(type="log", title_text="CER (%)", row=1, col=1)
-    fig.update_yaxes(title_text="loss", row=2, col=1)
+    fig.update_yaxes(title_text="loss", type="log", row=2, col=1)  # the first epochs would flatten the rest
     fig.update_xaxes(title_text="epoch (all stages in order)", row=2, col=1)
     fig.update_layout(height=520, margin=dict(l=60, r=20, t=40, b=40),
                       legend=dict(orientation="h", yanchor="bottom", y=1.06, x=0))

@@ -246,7 +246,7 @@ def test_plot_training_log_reads_csv_rows_and_marks_stages():
     assert list(real.y) == [95.0, 50.0, None]  # percent; a missing value stays a gap
     assert list(synth.x) == [1, 2, 3]  # epochs numbered on across stages
     assert list(loss.y) == [80.5, 30.1, 6.0]
-    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
     assert [a.text for a in fig.layout.annotations] == ["1-scratch", "2-finetune"]
     assert "48,000 lines seen" in synth.text[2]
 
