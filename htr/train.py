@@ -131,13 +131,33 @@ def split_fonts(cfg: Config) -> tuple[list[Path], list[Path]]:
     return train, held
 
 
+def check_config(cfg: Config) -> None:
+    """Reject, with a readable ValueError, a config whose new-style fields make no sense."""
+    from htr.weights import DEFAULT_WEIGHTS, fonts_seen_by_shipped_weights
+
+    if cfg.select not in SELECT:
+        raise ValueError(f"select must be one of {', '.join(SELECT)}, not {cfg.select!r}")
+    if not isinstance(cfg.holdout_fonts, list) or not all(isinstance(f, str) for f in cfg.holdout_fonts):
+        raise ValueError(f"holdout_fonts must be a list of font names, not {cfg.holdout_fonts!r}")
+    if "fonts" in cfg.select and not cfg.holdout_fonts:
+        raise ValueError(f"select {cfg.select!r} needs holdout_fonts: there is no unseen font to validate on")
+    if not 0.0 <= cfg.ema < 1.0:
+        raise ValueError(f"ema is a momentum in [0, 1) (0 = off), not {cfg.ema!r}")
+    split_fonts(cfg)
+    if cfg.init_weights and Path(cfg.init_weights).resolve() == DEFAULT_WEIGHTS.resolve():
+        seen = sorted(set(cfg.holdout_fonts) & fonts_seen_by_shipped_weights())
+        if seen:
+            raise ValueError(f"holdout_fonts {', '.join(seen)}: the shipped weights this run starts from "
+                             "trained on them (models/training/fonts.txt), so they are not unseen hands")
+
+
 def selection_cer(cfg: Config, real: float | None, fonts: float | None, synth: float) -> float:
     """The validation CER that picks the best epoch: ``cfg.select`` where its sets exist, else synthetic."""
     if cfg.select == "fonts" and fonts is not None:
         return fonts
     if cfg.select == "real+fonts" and real is not None and fonts is not None:
         return (real + fonts) / 2
-    if real is not None and cfg.select != "fonts":
+    if real is not None:
         return real
     return fonts if fonts is not None else synth
 
@@ -270,6 +290,8 @@ class Feeder:
 
     def _next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         self._drain(block=False)
+        if self.procs and not any(p.is_alive() for p in self.procs):
+            raise RuntimeError("every render worker has stopped: no new training lines (see the log above)")
         x, y = self.buffer.batch(self.cfg.batch)
         # fixed label width keeps compiled shapes fixed
         yy = np.full((len(y), MAX_LABEL), -1, np.int32)
@@ -280,7 +302,7 @@ class Feeder:
         """Thread: keep ``PREFETCH`` batches ready while the accelerator runs a step.
 
         Only this thread touches the buffer once iteration has begun; an error
-        (workers silent for 60 s) is handed to the training loop, not lost.
+        (every render worker gone, say) is handed to the training loop, not lost.
         """
         try:
             while not self.stop.is_set():
@@ -480,11 +502,14 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
         jit_compile=backend == "jax",  # XLA was slower for TensorFlow on CPU
     )
     if resume and (out_dir / "optimizer.npz").exists():
-        _restore_optimizer(trainer, out_dir / "optimizer.npz")
+        _restore_optimizer(trainer, out_dir / "optimizer.npz", log)
+    if state.get("select", "real") != cfg.select and state["best"] is not None:
+        log(f"select changed from {state.get('select', 'real')!r} to {cfg.select!r}: the best epoch is chosen afresh")
+        state["best"], state["bad_epochs"] = None, 0
+    state["select"] = cfg.select
 
     # validation sets: held-back synthetic lines (fixed seed, never in training) and real lines
-    if cfg.select not in SELECT:
-        raise ValueError(f"select must be one of {', '.join(SELECT)}, not {cfg.select!r}")
+    check_config(cfg)
     train_fonts, held_fonts = split_fonts(cfg)
     val_synth = _synthetic_set(cfg, iam_dir, seed=987654321, n=cfg.val_synth, fonts=train_fonts)
     val_fonts = _synthetic_set(cfg, iam_dir, seed=87654321, n=cfg.val_synth, fonts=held_fonts) if held_fonts else []
@@ -587,22 +612,58 @@ def _save_clean_weights(model, path: Path) -> None:
     clean = build_easter2()
     for dst, src in zip(clean.weights, model.weights):
         dst.assign(src)
-    clean.save_weights(path)
+    part = path.with_name(path.name + ".part.weights.h5")  # Keras wants the suffix
+    clean.save_weights(part)
+    os.replace(part, path)  # whole or not at all: a copier (tools/gpu_train.sh) never sees half a file
+
+
+def _opt_key(opt, v) -> str:
+    """A variable's path without the optimizer's own name ("adam/x" and "adam_1/x" are the same slot)."""
+    head, _, rest = v.path.partition("/")
+    return rest if rest and head == opt.name else v.path
 
 
 def _save_optimizer(model, path: Path) -> None:
-    """Optimizer state as a plain .npz (no pickle), for --resume."""
-    arrays = {f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(model.optimizer.variables)}
-    np.savez(path, **arrays)
+    """Optimizer state as a plain .npz (no pickle), keyed by each variable's path, for --resume."""
+    variables = model.optimizer.variables
+    names = [_opt_key(model.optimizer, v) for v in variables]
+    if len(set(names)) != len(names):  # never seen, but then order is all there is
+        names = [f"v{i}" for i in range(len(variables))]
+    np.savez(path, **{n: np.asarray(v.numpy()) for n, v in zip(names, variables)})
 
 
-def _restore_optimizer(model, path: Path) -> None:
-    model.optimizer.build(model.trainable_variables)
+def _restore_optimizer(model, path: Path, log=print) -> None:
+    """Put back what :func:`_save_optimizer` saved, variable by variable, and say what could not be.
+
+    A run resumed with another optimizer layout (``ema`` switched on, say)
+    keeps the moments and step count it has; weight averages that were not
+    saved start from the current weights (Keras would start them at zero,
+    and with a restored step count the average would be dragged towards zero).
+    """
+    import re
+
+    opt = model.optimizer
+    opt.build(model.trainable_variables)
+    variables = opt.variables
+    done: set[int] = set()
     with np.load(path, allow_pickle=False) as saved:
-        if len(saved.files) != len(model.optimizer.variables):
-            return  # a different optimizer layout: start its state afresh
-        for i, v in enumerate(model.optimizer.variables):
-            v.assign(saved[f"v{i}"])
+        files = set(saved.files)
+        if files and all(re.fullmatch(r"v\d+", f) for f in files):  # saved by position (before 2026-11-26)
+            keys = [f"v{i}" for i in range(len(variables))] if len(files) == len(variables) else []
+        else:
+            keys = [k if k in files else None for k in (_opt_key(opt, v) for v in variables)]
+        for i, (k, v) in enumerate(zip(keys, variables)):
+            if k is not None and tuple(saved[k].shape) == tuple(v.shape):
+                v.assign(saved[k])
+                done.add(i)
+    if len(done) < len(variables):
+        log(f"optimizer state: {len(done)} of {len(variables)} variables restored from {path.name}; "
+            f"the other {len(variables) - len(done)} start afresh")
+    averages = getattr(opt, "_model_variables_moving_average", None) or []  # Keras' EMA slots (private)
+    index = {id(v): i for i, v in enumerate(variables)}
+    for var, avg in zip(getattr(opt, "_trainable_variables", []), averages):
+        if avg is not None and index.get(id(avg)) not in done:
+            avg.assign(var)
 
 
 def _synthetic_set(cfg: Config, iam_dir: str | None, seed: int, n: int,
@@ -692,9 +753,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = config_from_args(args)
-        if cfg.select not in SELECT:
-            raise ValueError(f"select must be one of {', '.join(SELECT)}, not {cfg.select!r}")
-        split_fonts(cfg)
+        check_config(cfg)
     except (ValueError, OSError) as exc:  # a bad --config: one line, exit 2 (argparse's way)
         parser.error(str(exc))
     state = train(cfg, args.out, args.iam_dir, args.resume, log=lambda m: print(m, flush=True))

@@ -23,6 +23,7 @@ if not (Path(__file__).resolve().parent.parent / "htr" / "train.py").is_file():
 from htr import train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+from htr.weights import DEFAULT_WEIGHTS  # noqa: E402
 from htr.alphabet import BLANK, CHARS, NUM_CLASSES, encode  # noqa: E402
 from htr.ctc import best_path  # noqa: E402
 
@@ -320,7 +321,7 @@ def test_sample_maker_never_renders_a_held_out_font():
     ("real", None, 0.10, 0.05, 0.10),        # no real lines: the unseen fonts
     ("real", None, None, 0.05, 0.05),        # neither: synthetic
     ("fonts", 0.02, 0.10, 0.05, 0.10),
-    ("fonts", 0.02, None, 0.05, 0.05),       # no held-out fonts: not the real lines either
+    ("fonts", 0.02, None, 0.05, 0.02),       # (a config check refuses this) the real lines, then synthetic
     ("real+fonts", 0.02, 0.10, 0.05, 0.06),
     ("real+fonts", 0.02, None, 0.05, 0.02),
 ])
@@ -330,8 +331,14 @@ def test_selection_cer(select, real, fonts, synth, want):
 
 def test_train_rejects_a_bad_config_with_one_line(tmp_path, capsys):
     conf = tmp_path / "bad.json"
+    seen = sorted(__import__("htr.weights", fromlist=["x"]).fonts_seen_by_shipped_weights())
     for body, says in (({"select": "best"}, "select must be one of real, fonts, real+fonts"),
-                       ({"holdout_fonts": ["nope"]}, "no vendored font named nope")):
+                       ({"holdout_fonts": ["nope"]}, "no vendored font named nope"),
+                       ({"holdout_fonts": "kristi"}, "holdout_fonts must be a list of font names"),
+                       ({"select": "fonts"}, "needs holdout_fonts"),
+                       ({"ema": 1.5}, "ema is a momentum in [0, 1)"),
+                       ({"holdout_fonts": [seen[0]], "init_weights": str(DEFAULT_WEIGHTS)},
+                        f"holdout_fonts {seen[0]}: the shipped weights this run starts from trained on them")):
         conf.write_text(json.dumps(body))
         with pytest.raises(SystemExit) as e:
             train.main(["--config", str(conf), "--out", str(tmp_path / "run")])
@@ -344,9 +351,81 @@ def test_train_rejects_a_bad_config_with_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tools").glob("finetune_*.json"))
                          + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "models" / "training").glob("stage*.json")))
 def test_committed_training_configs_are_valid(path):
-    cfg = train.config_from_args(train.build_parser().parse_args(["--preset", "gpu", "--config", str(ROOT / path)]))
-    assert cfg.select in train.SELECT
-    train.split_fonts(cfg)  # every held-out font exists
+    cfg = train.config_from_args(train.build_parser().parse_args(["--preset", "gpu", "--config", str(ROOT / path),
+                                                                  "--init", str(DEFAULT_WEIGHTS)]))
+    train.check_config(cfg)  # held-out fonts exist and were never seen by the weights the stages start from
     from htr.synth.render import Style
 
     Style(**cfg.synth_style)  # every style field exists
+
+
+# ---------------------------------------------------------------- resume: optimizer state
+def _tiny_trainer(ema: float = 0.0, seed: int = 5):
+    import keras
+
+    from htr.model import build_easter2
+
+    keras.utils.set_random_seed(seed)
+    model = build_easter2()
+    trainer = train.pixel_model(model, 200)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-3, use_ema=ema > 0, ema_momentum=ema or 0.99),
+                    loss=train.focal_ctc_loss(0.25, 0.5))
+    return model, trainer
+
+
+def _steps(trainer, n=2):
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (2, 200, 80), dtype=np.uint8)
+    y = np.full((2, 12), -1, np.int32)
+    y[:, :4] = rng.integers(0, 79, (2, 4))
+    for _ in range(n):
+        trainer.train_on_batch(x, y)
+
+
+def test_resume_with_ema_switched_on_keeps_adam_and_starts_averages_at_the_weights(tmp_path):
+    model, trainer = _tiny_trainer(ema=0.0)
+    _steps(trainer, 2)
+    train._save_optimizer(trainer, tmp_path / "opt.npz")
+    saved = {v.path: np.array(v.numpy()) for v in trainer.optimizer.variables}
+
+    _, resumed = _tiny_trainer(ema=0.9, seed=6)
+    for dst, src in zip(resumed.trainable_variables, trainer.trainable_variables):
+        dst.assign(src)  # as resume does: the weights come from last.keras
+    said = []
+    train._restore_optimizer(resumed, tmp_path / "opt.npz", log=said.append)
+    opt = resumed.optimizer
+    assert int(opt.iterations.numpy()) == 2  # the step count carries on
+    for v in opt.variables:
+        if v.path in saved:
+            np.testing.assert_array_equal(v.numpy(), saved[v.path])  # Adam's moments, by name
+    for var, avg in zip(opt._trainable_variables, opt._model_variables_moving_average):
+        np.testing.assert_array_equal(avg.numpy(), var.numpy())  # not zero: the weights themselves
+    assert len(said) == 1 and "start afresh" in said[0]
+
+
+def test_restore_reads_the_positional_files_of_earlier_runs(tmp_path):
+    _, trainer = _tiny_trainer()
+    _steps(trainer, 1)
+    np.savez(tmp_path / "old.npz", **{f"v{i}": np.asarray(v.numpy()) for i, v in enumerate(trainer.optimizer.variables)})
+    _, fresh = _tiny_trainer(seed=7)
+    said = []
+    train._restore_optimizer(fresh, tmp_path / "old.npz", log=said.append)
+    assert said == []  # everything restored
+    for a, b in zip(fresh.optimizer.variables, trainer.optimizer.variables):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_feeder_stops_when_every_render_worker_is_gone():
+    import multiprocessing as mp
+
+    feeder = train.Feeder(train.Config(batch=2, workers=0, buffer=4, width=8), None)
+    dead = mp.get_context("spawn").Process(target=int)
+    dead.start()
+    dead.join()
+    feeder.procs = [dead]
+    feeder.buffer.add(*samples([7], [[1]]))
+    try:
+        with pytest.raises(RuntimeError, match="every render worker has stopped"):
+            next(iter(feeder))
+    finally:
+        feeder.close()

@@ -11,8 +11,12 @@
 # school scripts and hands), weights averaged (ema), every 22nd font by name kept
 # out of training as a validation set of unseen hands, best epoch by the mean of
 # that and the real validation lines:
-#   STEP=1 bash tools/gpu_train.sh 8 OUT --init models/easter2.weights.h5 \
+#   STEP=1 bash tools/gpu_train.sh 6 OUT --init models/easter2.weights.h5 \
 #     --config tools/finetune_stage4.json --steps-per-epoch 300 [--batch N]
+# One device call may run 600 s: MINUTES is the optimisation loop alone (start-up,
+# validation sets and the last evaluation come on top), so keep it <= 6 with STEP=1
+# (the step benchmark takes about 90 s) and <= 7 without. The best weights and the
+# log are copied into OUTDIR whenever they change, so a run cut off still returns them.
 set -uo pipefail
 MIN=${1:-7}
 OUT=${2:-runs/gpu}
@@ -30,12 +34,23 @@ if [ "${BENCH:-0}" = 1 ]; then  # inference throughput first (of the shipped wei
   timeout 120 python3 benchmarks/gpu_throughput.py models/easter2.weights.h5 2>&1 | tee "$OUT/gpu_throughput.txt"
 fi
 if [ "${STEP:-0}" = 1 ]; then  # training-step throughput: which batch size and feed the GPU likes
-  timeout 240 python3 benchmarks/train_step.py ${STEP_ARGS:---batches 64,256 --feeds float32,uint8 --seconds 8} \
+  timeout 150 python3 benchmarks/train_step.py ${STEP_ARGS:---batches 64,256 --feeds uint8 --seconds 5} \
     --out "$OUT/train_step" 2>&1 | tee "$OUT/train_step.txt"
 fi
-timeout $(( (${MIN%.*} + 2) * 60 )) python3 -m htr.train --preset gpu --minutes "$MIN" \
+# files come back from the device at most 16 MiB each: the 25 MB weights go in parts
+save() {  # $1: weights file name in $RUN; copies it (split) and the log into $OUT
+  [ -f "$RUN/$1" ] || return 0
+  split -b 15m "$RUN/$1" "$OUT/$1.part-"
+  cp "$RUN"/log.csv "$RUN"/curves.png "$OUT"/ 2>/dev/null
+}
+( while sleep 15; do  # best.weights.h5 is replaced whole (os.replace), never half written
+    if [ -f "$RUN/best.weights.h5" ] && [ "$RUN/best.weights.h5" -nt /tmp/saved.stamp ]; then
+      touch /tmp/saved.stamp; save best.weights.h5
+    fi
+  done ) &
+SAVER=$!
+timeout $(( ${MIN%.*} * 60 + 120 )) python3 -m htr.train --preset gpu --minutes "$MIN" \
   --iam-dir .devdata/iam --real-weight 0.05 --out "$RUN" "$@" 2>&1 | tee "$OUT/train.log"
-cp "$RUN"/log.csv "$RUN"/curves.png "$OUT"/ 2>/dev/null
-# files come back from the device at most 16 MiB each: split the 25 MB weights
-split -b 15m "$RUN/best.weights.h5" "$OUT/best.weights.h5.part-"
-split -b 15m "$RUN/last.weights.h5" "$OUT/last.weights.h5.part-"
+kill $SAVER 2>/dev/null
+save best.weights.h5
+save last.weights.h5
