@@ -18,8 +18,8 @@ st.markdown(
     "made fresh while it trained. Make such a line yourself and see whether the model reads it."
 )
 
-make, batch, curves, card = st.tabs(["Make a training line", "A batch as training sees it",
-                                     "Training curves", "Model card"])
+make, real_tab, batch, curves, card = st.tabs(["Make a training line", "Fonts beside a real hand",
+                                               "A batch as training sees it", "Training curves", "Model card"])
 
 # ---------------------------------------------------------------- make a line
 with make:
@@ -89,6 +89,57 @@ with make:
                         "Try a slant the model rarely saw, squeeze the words together, or pick a font "
                         "it never trained on: the errors show what it has and has not learned."
                     )
+
+# ---------------------------------------------------------------- fonts beside a real hand
+with real_tab:
+    st.markdown(
+        "The same words twice: written by a person (a line of the IAM database) and drawn from a "
+        "font with the knobs of the first tab. The model reads both; the difference in errors is "
+        "the gap between the fonts it learned from and real hands."
+    )
+    iam, why = resources.get_iam()
+    if iam is None:
+        st.info(f"No IAM copy here ({why}). Set IAM_DIR to a copy of the IAM database to compare "
+                "a real line with its synthetic twin; the IAM browser page says how to get one.")
+    elif not iam.available_lines():
+        st.warning("The IAM copy at IAM_DIR has no line images to show.")
+    else:
+        from htr.weights import SHIPPED_IAM_FORMS
+
+        ids = iam.available_lines()
+
+        def line_label(i):
+            return f"{i} · {iam.split_of(i) or 'no split'} split"
+
+        fair = next((k for k, i in enumerate(ids) if iam.line(i).form not in SHIPPED_IAM_FORMS), 0)
+        line_id = st.selectbox("IAM line", ids, index=fair, format_func=line_label, key="tr_real_line",
+                               help="Starts at the first line the shipped model never trained on.")
+        record = iam.line(line_id)
+        if record.form in SHIPPED_IAM_FORMS:
+            st.caption("The shipped model trained on this form's lines: pick another for a fair test.")
+        pairs = []
+        try:
+            pairs.append(("Written by a person", resources.iam_line_image(str(resources.iam_dir()), line_id), ""))
+        except Exception as exc:  # noqa: BLE001 - a broken IAM file is one message
+            st.error(f"Cannot read {line_id}: {exc}")
+        twin, twin_font, twin_error = resources.try_specimen(
+            record.text, font, int(seed), slant=float(slant), width=float(width), word_space=float(space),
+            jitter=float(jitter), shapes=shapes, joined=joined, neighbours=neighbours, taco=taco)
+        if twin_error:
+            st.error(f"Cannot draw its twin: {twin_error}")
+        else:
+            pairs.append(("Drawn from a font", twin, twin_font))
+        for title, image, used in pairs:
+            st.markdown(f"**{title}**" + (f" — {used}" if used else ""))
+            st.image(image, width="stretch")
+            result, err = resources.try_recognize("easter2", widgets.digest_of(image), "line", image)
+            if err:
+                st.warning(f"Easter2 cannot read here: {err}")
+                continue
+            read, score = st.columns([4, 1], vertical_alignment="center")
+            read.html(f'<div class="htr-text">{viz.diff_html(char_diff(record.text, result.text)) or "&nbsp;"}'
+                      "</div>")
+            score.metric("CER", f"{100 * cer(record.text, result.text):.1f} %")
 
 # ---------------------------------------------------------------- a batch
 with batch:

@@ -33,3 +33,7 @@ def fonts_seen_by_shipped_weights() -> frozenset[str]:
     except OSError:
         return frozenset()
     return frozenset(s.strip() for s in text.splitlines() if s.strip() and not s.startswith("#"))
+
+#: The IAM forms whose lines the shipped weights trained on (the training-split
+#: forms of the project's IAM subset; see models/MODEL_CARD.md).
+SHIPPED_IAM_FORMS = ("a01-000u", "e04-068")

@@ -505,8 +505,8 @@ def test_a_session_can_choose_other_weights(easter2, tmp_path):
 
 def test_training_page_draws_a_line_reads_it_and_scores_it(easter2):
     at = open_page("training")
-    assert [t.label for t in at.tabs] == ["Make a training line", "A batch as training sees it",
-                                         "Training curves", "Model card"]
+    assert [t.label for t in at.tabs] == ["Make a training line", "Fonts beside a real hand",
+                                         "A batch as training sees it", "Training curves", "Model card"]
     typed = at.text_input(key="tr_text").value
     (metric,) = at.metric
     assert metric.label == "CER" and metric.value.endswith(" %")
@@ -550,7 +550,9 @@ def test_training_page_shows_the_log_batch_and_model_card(easter2):
     assert "3 stage(s)" in page  # the shipped log's three stages
     assert "Model card" in page and "6,193,072" in page  # the card itself, rendered
     # the batch tab: four model inputs as training makes them
-    assert len(at.tabs[1].get("image")) == 4
+    assert len(at.tabs[2].get("image")) == 4
+    # without IAM, the real-hand tab says what it needs
+    assert any("Set IAM_DIR" in i.value for i in at.tabs[1].info)
 
 
 def test_training_page_copes_without_its_log(monkeypatch, tmp_path, easter2):
@@ -572,3 +574,25 @@ def test_training_batch_is_what_training_feeds_the_model(easter2):
         assert x.dtype == np.uint8 and x.shape == (80, 2000)  # rows are the 80 input channels
         assert label.strip() and (x < 128).any()  # a label, and ink to read it from
     assert resources.training_batch(0, n=3)[0][1] == batch[0][1]  # same seed, same lines
+
+
+@needs_iam
+def test_training_page_reads_a_real_line_beside_its_synthetic_twin(with_iam):
+    at = open_page("training")
+    tab = at.tabs[1]
+    ids = tab.selectbox(key="tr_real_line").options
+    assert ids and all(" split" in i for i in ids)
+    first = tab.selectbox(key="tr_real_line").value
+    assert not first.startswith(("a01-000u", "e04-068"))  # opens on a line it never trained on
+    e06 = next(i for i in ids if i.startswith("e06-"))
+    tab.selectbox(key="tr_real_line").select(e06)
+    rerun(at)
+    tab = at.tabs[1]
+    assert [m.label for m in tab.metric] == ["CER", "CER"]  # the real line and its twin, both read
+    names = [m.value for m in tab.markdown if m.value.startswith("**")]
+    assert names[0] == "**Written by a person**" and names[1].startswith("**Drawn from a font** — ")
+    assert not any("trained on this form" in c.value for c in tab.caption)
+    a01 = next(i for i in ids if i.startswith("a01-000u"))
+    tab.selectbox(key="tr_real_line").select(a01)
+    rerun(at)
+    assert any("trained on this form" in c.value for c in at.tabs[1].caption)
