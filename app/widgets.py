@@ -238,6 +238,14 @@ def show_text(text: str, char_probs=()) -> None:
     st.html(confidence_html(text, char_probs))
 
 
+def marked_html(truth: str, read: str) -> str:
+    """``read`` with its differences from ``truth`` marked (wrong, extra, missing), as one text block."""
+    from htr import viz
+    from htr.metrics import char_diff
+
+    return f'<div class="htr-text">{viz.diff_html(char_diff(truth, read)) or "&nbsp;"}</div>'
+
+
 CONFIDENCE_LEGEND = (
     "Colour = the model's confidence in each character: "
     ":green-background[≥ 0.9] :orange-background[0.6 – 0.9] :red-background[< 0.6]"

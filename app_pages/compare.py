@@ -4,7 +4,7 @@ import streamlit as st
 
 from app import resources, widgets
 from htr import viz
-from htr.metrics import cer, char_diff, wer
+from htr.metrics import cer, wer
 
 st.title("Compare the readers")
 st.caption(
@@ -46,7 +46,7 @@ for col, name in zip(cols, resources.engine_names()):
         if truth:
             row["cer"] = cer(truth, result.text)
             row["wer"] = wer(truth, result.text)
-            st.html(f'<div class="htr-text">{viz.diff_html(char_diff(truth, result.text)) or "&nbsp;"}</div>')
+            st.html(widgets.marked_html(truth, result.text))
             st.metric("CER", f"{100 * row['cer']:.1f} %",
                       help="Character error rate: edits per true character.")
             st.markdown(f"WER **{100 * row['wer']:.1f} %** · time **{result.seconds:.2f} s**")

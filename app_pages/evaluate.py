@@ -8,7 +8,7 @@ import streamlit as st
 from app import resources, widgets
 from htr import viz
 from htr.errors import HTRError
-from htr.metrics import aggregate, cer, char_diff, unspace_punctuation, wer
+from htr.metrics import aggregate, cer, unspace_punctuation, wer
 
 st.title("Evaluate the readers")
 st.caption(
@@ -158,4 +158,4 @@ for r in worst:
         st.error(str(exc))
     st.html(f'<p><b>True:</b></p><div class="htr-text">{viz.diff_html([("equal", r["truth"], r["truth"])])}</div>'
             f'<p><b>Read by {reader_title(r["engine"])}:</b></p>'
-            f'<div class="htr-text">{viz.diff_html(char_diff(r["truth"], r["read"])) or "&nbsp;"}</div>')
+            + widgets.marked_html(r["truth"], r["read"]))

@@ -7,7 +7,7 @@ import streamlit as st
 from app import resources, widgets
 from htr import viz
 from htr.errors import HTRError
-from htr.metrics import cer, char_diff
+from htr.metrics import cer
 
 st.title("IAM handwriting database")
 
@@ -33,7 +33,7 @@ def engine_readings(image: widgets.InputImage, truth: str, key: str) -> None:
         st.html(
             f"<p><b>{title}</b> — CER {100 * c:.1f} %, "
             f"{result.seconds:.2f} s</p>"
-            f'<div class="htr-text">{viz.diff_html(char_diff(truth, result.text)) or "&nbsp;"}</div>'
+            + widgets.marked_html(truth, result.text)
         )
     if rows:
         st.html(f"<p>{viz.DIFF_LEGEND_HTML}</p>")

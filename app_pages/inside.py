@@ -8,7 +8,7 @@ from app.state import presentation
 from htr import viz
 from htr.alphabet import label
 from htr.errors import HTRError
-from htr.metrics import cer, char_diff
+from htr.metrics import cer
 
 st.title("Inside the model")
 st.markdown(
@@ -71,8 +71,7 @@ if not presentation() and resources.lm_available():
                 "character is. Marked: where that reading departs from the greedy one above "
                 "(changed, added, dropped)."
             )
-            st.html(f'<div class="htr-text">{viz.diff_html(char_diff(analysis.greedy.text, lm_read.text)) or "&nbsp;"}'
-                    "</div>")
+            st.html(widgets.marked_html(analysis.greedy.text, lm_read.text))
             if lm_read.text == analysis.greedy.text:
                 st.caption("Here the language model agrees with the greedy reading: nothing marked.")
             if truth:

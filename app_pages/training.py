@@ -5,7 +5,7 @@ import streamlit as st
 from app import resources, widgets
 from app.state import presentation
 from htr import viz
-from htr.metrics import cer, char_diff
+from htr.metrics import cer
 
 DEFAULT_TEXT = "Meet me at 7 o'clock, by the old bridge - bring the maps!"
 KNOBS = {"tr_slant": 8, "tr_width": 1.0, "tr_space": 1.6, "tr_jitter": 1.0}
@@ -61,13 +61,13 @@ with make:
                                      help="Paper, ink, blur and distortion are random, drawn from the seed.")
         button_col.button("Another", on_click=another, key="tr_another", width="stretch")
 
+    knobs = dict(slant=float(slant), width=float(width), word_space=float(space), jitter=float(jitter),
+                 shapes=shapes, joined=joined, neighbours=neighbours, taco=taco)  # both tabs draw with these
     with shown:
         if not text.strip():
             st.info("Type some text to draw.")
         else:
-            image, used, error = resources.try_specimen(
-                text, font, int(seed), slant=float(slant), width=float(width), word_space=float(space),
-                jitter=float(jitter), shapes=shapes, joined=joined, neighbours=neighbours, taco=taco)
+            image, used, error = resources.try_specimen(text, font, int(seed), **knobs)
             if error:
                 st.error(f"Cannot draw this line: {error}")
             else:
@@ -79,8 +79,7 @@ with make:
                 if err:
                     st.warning(f"Easter2 cannot read here: {err}")
                 else:
-                    st.html(f'<div class="htr-text">{viz.diff_html(char_diff(text, result.text)) or "&nbsp;"}'
-                            "</div>")
+                    st.html(widgets.marked_html(text, result.text))
                     st.metric("CER", f"{100 * cer(text, result.text):.1f} %",
                               help="Character error rate against the text you typed: edits per character.")
                     st.html(f"<p>Marks: {viz.DIFF_LEGEND_HTML}</p>")
@@ -122,9 +121,7 @@ with real_tab:
             pairs.append(("Written by a person", resources.iam_line_image(str(resources.iam_dir()), line_id), ""))
         except Exception as exc:  # noqa: BLE001 - a broken IAM file is one message
             st.error(f"Cannot read {line_id}: {exc}")
-        twin, twin_font, twin_error = resources.try_specimen(
-            record.text, font, int(seed), slant=float(slant), width=float(width), word_space=float(space),
-            jitter=float(jitter), shapes=shapes, joined=joined, neighbours=neighbours, taco=taco)
+        twin, twin_font, twin_error = resources.try_specimen(record.text, font, int(seed), **knobs)
         if twin_error:
             st.error(f"Cannot draw its twin: {twin_error}")
         else:
@@ -137,8 +134,7 @@ with real_tab:
                 st.warning(f"Easter2 cannot read here: {err}")
                 continue
             read, score = st.columns([4, 1], vertical_alignment="center")
-            read.html(f'<div class="htr-text">{viz.diff_html(char_diff(record.text, result.text)) or "&nbsp;"}'
-                      "</div>")
+            read.html(widgets.marked_html(record.text, result.text))
             score.metric("CER", f"{100 * cer(record.text, result.text):.1f} %")
 
 # ---------------------------------------------------------------- a batch

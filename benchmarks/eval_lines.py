@@ -7,7 +7,8 @@ they all skip alike: one line on stderr that says why, exit status 2.
 * the IAM copy: ``--iam-dir``, default ``$IAM_DIR``, else ``../shared/iam``;
 * the real lines: every e06-* line image (validation/test forms: the shipped
   model never trained on them), with the true text and Aachen split;
-* the held-back synthetic lines: rendered with a seed training never used.
+* the held-back synthetic lines: rendered with a seed training never used;
+* the same, a fixed number in each vendored font (benchmarks/font_cer.py).
 
 Only line ids and numbers may be written from these: never IAM text or images.
 """
@@ -97,3 +98,21 @@ def heldback_synthetic(n: int) -> tuple[list[str], list[np.ndarray]]:
     texts = training_texts(None, rng)
     chosen = [texts[i] for i in rng.integers(0, len(texts), n)]
     return chosen, [renderer.render(t, rng) for t in chosen]
+
+
+def font_synthetic(per_font: int) -> tuple[list[str], list[list[str]], list[list[np.ndarray]]]:
+    """(font names, texts per font, images per font): ``per_font`` held-back lines drawn in each
+    vendored font (seed ``SYNTH_SEED + 1``, generated English), the same on every call."""
+    from htr.synth.corpus import training_texts
+    from htr.synth.render import LineRenderer
+
+    rng = np.random.default_rng(SYNTH_SEED + 1)
+    renderer = LineRenderer(seed=SYNTH_SEED + 1)
+    pool = training_texts(None, rng)
+    names = [p.stem for p in renderer.paths]
+    texts, images = [], []
+    for i in range(len(names)):
+        chosen = [pool[k] for k in rng.integers(0, len(pool), per_font)]
+        texts.append(chosen)
+        images.append([renderer.render(t, rng, font_index=i) for t in chosen])
+    return names, texts, images

@@ -25,31 +25,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.eval_lines import SYNTH_SEED, font_synthetic  # noqa: E402
 from benchmarks.report import write_csv, write_md  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-from benchmarks.eval_lines import SYNTH_SEED  # noqa: E402
 from htr import ctc  # noqa: E402
 from htr.metrics import aggregate  # noqa: E402
 from htr.weights import DEFAULT_WEIGHTS, fonts_seen_by_shipped_weights  # noqa: E402
-
-
-def font_lines(per_font: int) -> tuple[list[str], list[list[str]], list[list[np.ndarray]]]:
-    """(font names, texts per font, images per font): the same on every call."""
-    from htr.synth.corpus import training_texts
-    from htr.synth.render import LineRenderer
-
-    rng = np.random.default_rng(SYNTH_SEED + 1)
-    renderer = LineRenderer(seed=SYNTH_SEED + 1)
-    pool = training_texts(None, rng)
-    names = [p.stem for p in renderer.paths]
-    texts, images = [], []
-    for i in range(len(names)):
-        chosen = [pool[k] for k in rng.integers(0, len(pool), per_font)]
-        texts.append(chosen)
-        images.append([renderer.render(t, rng, font_index=i) for t in chosen])
-    return names, texts, images
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     from htr.model import load_model
 
     t0 = time.perf_counter()
-    names, texts, images = font_lines(args.per_font)
+    names, texts, images = font_synthetic(args.per_font)
     model = load_model(args.weights)
     rows, pairs = [], {"trained on": [], "never seen": []}
     for name, ts, ims in zip(names, texts, images):

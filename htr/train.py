@@ -470,6 +470,7 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
 def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=print) -> dict:
     import keras
 
+    check_config(cfg)  # before anything is written (main has checked already; other callers may not)
     out_dir.mkdir(parents=True, exist_ok=True)
     backend = keras.backend.backend()
     gpu = _has_gpu(backend)
@@ -509,7 +510,6 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
     state["select"] = cfg.select
 
     # validation sets: held-back synthetic lines (fixed seed, never in training) and real lines
-    check_config(cfg)
     train_fonts, held_fonts = split_fonts(cfg)
     val_synth = _synthetic_set(cfg, iam_dir, seed=987654321, n=cfg.val_synth, fonts=train_fonts)
     val_fonts = _synthetic_set(cfg, iam_dir, seed=87654321, n=cfg.val_synth, fonts=held_fonts) if held_fonts else []

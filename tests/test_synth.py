@@ -291,9 +291,9 @@ def test_fonts_seen_without_the_list_claims_nothing(monkeypatch, tmp_path):
 
 
 def test_font_benchmark_draws_every_font_the_same_way_each_time():
-    from benchmarks.font_cer import font_lines
+    from benchmarks.eval_lines import font_synthetic
 
-    names, texts, images = font_lines(1)
+    names, texts, images = font_synthetic(1)
     assert names == font_names()
-    again = font_lines(1)
+    again = font_synthetic(1)
     assert texts == again[1] and all(np.array_equal(a[0], b[0]) for a, b in zip(images, again[2]))
