@@ -509,13 +509,8 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
         state["best"], state["bad_epochs"] = None, 0
     state["select"] = cfg.select
 
-    # validation sets: held-back synthetic lines (fixed seed, never in training) and real lines
-    train_fonts, held_fonts = split_fonts(cfg)
-    val_synth = _synthetic_set(cfg, iam_dir, seed=987654321, n=cfg.val_synth, fonts=train_fonts)
-    val_fonts = _synthetic_set(cfg, iam_dir, seed=87654321, n=cfg.val_synth, fonts=held_fonts) if held_fonts else []
-    val_real = load_real_lines(iam_dir, "validation")
-    log(f"validation: {len(val_synth)} synthetic, {len(val_real)} real lines"
-        + (f", {len(val_fonts)} lines in {len(held_fonts)} fonts never trained on" if held_fonts else ""))
+    sets = validation_sets(cfg, iam_dir)
+    log(_describe_sets(cfg, sets))
 
     feeder = Feeder(cfg, iam_dir)
     rows = _read_log(out_dir / "log.csv")
@@ -545,10 +540,7 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
             state["samples"] += len(losses) * cfg.batch
             state["epoch"] += 1
             raw = _swap_in_average(trainer) if cfg.ema > 0 else None  # validate and save the average
-            cer_s, _ = evaluate(model, val_synth, cfg.width)
-            cer_r, _ = evaluate(model, val_real, cfg.width) if val_real else (None, None)
-            cer_f, _ = evaluate(model, val_fonts, cfg.width) if val_fonts else (None, None)
-            sel = selection_cer(cfg, cer_r, cer_f, cer_s)
+            cer_s, cer_r, cer_f, sel = validate(model, cfg, sets)
             secs = time.time() - e0
             row = {
                 "epoch": state["epoch"],
@@ -586,6 +578,48 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
     finally:
         feeder.close()
     return state
+
+
+def validation_sets(cfg: Config, iam_dir: str | None) -> dict[str, list[tuple[np.ndarray, str]]]:
+    """What every epoch is measured on: held-back synthetic lines in the training
+    fonts (fixed seed, never trained on), lines in ``cfg.holdout_fonts`` (empty
+    without), and the real lines of the Aachen validation split under ``iam_dir``."""
+    train_fonts, held_fonts = split_fonts(cfg)
+    return {
+        "synth": _synthetic_set(cfg, iam_dir, seed=987654321, n=cfg.val_synth, fonts=train_fonts),
+        "fonts": _synthetic_set(cfg, iam_dir, seed=87654321, n=cfg.val_synth, fonts=held_fonts) if held_fonts else [],
+        "real": load_real_lines(iam_dir, "validation"),
+    }
+
+
+def _describe_sets(cfg: Config, sets: dict) -> str:
+    held = len(split_fonts(cfg)[1])
+    return (f"validation: {len(sets['synth'])} synthetic, {len(sets['real'])} real lines"
+            + (f", {len(sets['fonts'])} lines in {held} fonts never trained on" if held else ""))
+
+
+def validate(model, cfg: Config, sets: dict) -> tuple[float, float | None, float | None, float]:
+    """Greedy CER on each validation set (None where a set is empty) and the one that selects."""
+    cer_s, _ = evaluate(model, sets["synth"], cfg.width)
+    cer_r = evaluate(model, sets["real"], cfg.width)[0] if sets["real"] else None
+    cer_f = evaluate(model, sets["fonts"], cfg.width)[0] if sets["fonts"] else None
+    return cer_s, cer_r, cer_f, selection_cer(cfg, cer_r, cer_f, cer_s)
+
+
+def validate_weights(cfg: Config, weights: Path, iam_dir: str | None, log=print) -> dict:
+    """Measure ``weights`` as a run with ``cfg`` would measure an epoch: the
+    baseline a fine-tune's best epoch has to beat (same sets, seeds and code)."""
+    from htr.model import build_easter2
+
+    model = build_easter2()
+    model.load_weights(weights)
+    sets = validation_sets(cfg, iam_dir)
+    log(_describe_sets(cfg, sets))
+    cer_s, cer_r, cer_f, sel = validate(model, cfg, sets)
+    return {"weights": str(weights), "val_cer_synth": round(cer_s, 5),
+            "val_cer_real": None if cer_r is None else round(cer_r, 5),
+            "val_cer_fonts": None if cer_f is None else round(cer_f, 5),
+            "select": cfg.select, "selection_cer": round(sel, 5)}
 
 
 def _lr(cfg: Config, frac: float, step: int) -> float:
@@ -728,6 +762,8 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--real-weight", type=float, help="weight of real IAM training lines in the mix")
     p.add_argument("--init", help="start from these weights (fine-tuning), e.g. models/easter2.weights.h5")
     p.add_argument("--export", type=Path, help="copy the best weights here when done (e.g. models/easter2.weights.h5)")
+    p.add_argument("--validate", type=Path, metavar="WEIGHTS",
+                   help="train nothing: measure WEIGHTS on this config's validation sets, as an epoch would be")
     return p
 
 
@@ -756,6 +792,11 @@ def main(argv: list[str] | None = None) -> int:
         check_config(cfg)
     except (ValueError, OSError) as exc:  # a bad --config: one line, exit 2 (argparse's way)
         parser.error(str(exc))
+    if args.validate is not None:
+        if not args.validate.is_file():
+            parser.error(f"--validate: no weights file {args.validate}")
+        print(json.dumps(validate_weights(cfg, args.validate, args.iam_dir, log=lambda m: print(m, flush=True))))
+        return 0
     state = train(cfg, args.out, args.iam_dir, args.resume, log=lambda m: print(m, flush=True))
     if args.export and (args.out / "best.weights.h5").exists():
         import shutil

@@ -429,3 +429,28 @@ def test_feeder_stops_when_every_render_worker_is_gone():
             next(iter(feeder))
     finally:
         feeder.close()
+
+
+# ---------------------------------------------------------------- --validate: the baseline a fine-tune must beat
+def test_validate_measures_weights_as_an_epoch_would(tmp_path, iam_dir, random_weights, capsys):
+    held = ["edu-nsw-act-foundation", "playwrite-at"]  # fonts the shipped weights never saw
+    conf = tmp_path / "c.json"
+    conf.write_text(json.dumps({"holdout_fonts": held, "select": "real+fonts", "val_synth": 6}))
+    args = ["--preset", "smoke", "--config", str(conf), "--iam-dir", str(iam_dir)]
+    assert train.main(args + ["--validate", str(DEFAULT_WEIGHTS)]) == 0
+    shipped = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert shipped["weights"] == str(DEFAULT_WEIGHTS)
+    assert shipped["val_cer_real"] < 0.1 and shipped["val_cer_fonts"] < 0.3  # the trained model reads both
+    assert shipped["selection_cer"] == pytest.approx((shipped["val_cer_real"] + shipped["val_cer_fonts"]) / 2, abs=1e-5)
+    assert train.main(args + ["--validate", str(random_weights)]) == 0
+    noise = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert noise["selection_cer"] > 0.8  # untrained weights: the numbers come from the file given
+    assert not (tmp_path / "runs").exists()
+
+
+def test_validate_without_a_weights_file_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        train.main(["--preset", "smoke", "--validate", str(tmp_path / "missing.weights.h5")])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "no weights file" in err and "Traceback" not in err

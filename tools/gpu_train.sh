@@ -8,7 +8,7 @@
 # STEP=1 to time the training step by batch size and feed (benchmarks/train_step.py;
 # STEP_ARGS overrides its flags) — then pass the batch that wins, e.g. --batch 256.
 # The next stage, prepared on 2026-11-26 and not yet run: the 89 fonts (16 new
-# school scripts and hands), weights averaged (ema), every 22nd font by name kept
+# school scripts and hands), weights averaged (ema), five of the 16 fonts the shipped weights never saw (every third by name) kept
 # out of training as a validation set of unseen hands, best epoch by the mean of
 # that and the real validation lines:
 #   STEP=1 bash tools/gpu_train.sh 6 OUT --init models/easter2.weights.h5 \
