@@ -352,6 +352,19 @@ def iam_form_image(root: str, form_id: str) -> np.ndarray:
     return iam_reader(root).form_image(form_id)
 
 
+@st.cache_data(max_entries=8, show_spinner="Counting the splits…")
+def iam_split_summary(root: str, scheme: str) -> list[dict]:
+    """``IAM.split_summary`` of one scheme (raises IAMError for a malformed split list)."""
+    return iam_reader(root).split_summary(scheme)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def iam_split_texts(root: str, scheme: str) -> dict[str, list[str]]:
+    """The ground-truth lines of each split of ``scheme`` (raises IAMError)."""
+    iam = iam_reader(root)
+    return {name: [iam.lines[i].text for i in ids if i in iam.lines] for name, ids in iam.splits(scheme).items()}
+
+
 IAM_HELP = """
 **How to get IAM.** The IAM Handwriting Database (U. Marti and H. Bunke, 2002) is free
 for non-commercial research to registered users and may not be redistributed, so this

@@ -124,7 +124,7 @@ line_id = c3.selectbox("Line", form_lines, key="iam_line",
 
 # ---------------------------------------------------------------- showing
 line = iam.lines[line_id]
-tab_line, tab_form = st.tabs(["Line", "Form scan"])
+tab_line, tab_form, tab_all = st.tabs(["Line", "Form scan", "The database at a glance"])
 with tab_line:
     try:
         gray = resources.iam_line_image(str(iam.root), line_id)
@@ -153,3 +153,30 @@ with tab_form:
             st.error(str(exc))
     else:
         st.info(f"No scan of form {form_id} in {iam.root / 'forms'}.")
+with tab_all:
+    if scheme == "(none)":
+        st.info(f"No split lists in {iam.root / 'splits'}: every line is shown as one set.")
+    else:
+        try:
+            summary = resources.iam_split_summary(str(iam.root), scheme)
+            texts = resources.iam_split_texts(str(iam.root), scheme)
+        except HTRError as exc:
+            st.error(str(exc))
+        else:
+            st.markdown(f"**The {scheme} split**, counted from the metadata of this copy:")
+            st.dataframe(
+                [{"split": r["split"], "lines": r["lines"], "forms": r["forms"], "writers": r["writers"],
+                  "words": r["words"], "characters": r["characters"],
+                  "lines with images here": r["with_images"],
+                  "writers also in another split": "—" if r["shared_writers"] is None else r["shared_writers"]}
+                 for r in summary],
+                hide_index=True, width="stretch",
+            )
+            if any(r["shared_writers"] for r in summary):
+                st.warning("Some writers have lines in more than one split (last column): this scheme is "
+                           "not writer-independent, so a test score includes hands seen in training.")
+            else:
+                st.caption("No writer has lines in two splits: a model is tested on hands it never saw.")
+            st.markdown("**Which characters the ground truth holds** — share of all characters, "
+                        "log scale. Rare ones are where every reader struggles most.")
+            widgets.show_figure(viz.plot_char_frequency(texts), key="iam_char_freq")

@@ -434,6 +434,42 @@ class IAM:
         self._splits[key] = result
         return {k: list(v) for k, v in result.items()}
 
+    def split_summary(self, scheme: str = "aachen") -> list[dict]:
+        """One row per split of ``scheme``, then one for the lines in none of them.
+
+        Each row: ``split``, ``lines``, ``forms``, ``writers``, ``words``,
+        ``characters``, ``with_images`` (lines whose image is in this copy) and
+        ``shared_writers``: writers of this split who also wrote lines of
+        another split of the scheme (0 everywhere for a writer-independent split,
+        as both IAM schemes are). Ids a split lists but ``lines.txt`` lacks
+        count as lines only.
+        """
+        splits = self.splits(scheme)
+        listed = {i for ids in splits.values() for i in ids}
+        rest = [i for i in self.lines if i not in listed]
+        have = set(self.available_lines())
+
+        def writers_of(ids) -> set[str]:
+            return {self.lines[i].writer for i in ids if i in self.lines and self.lines[i].writer}
+
+        by_split = {name: writers_of(ids) for name, ids in splits.items()}
+        rows = []
+        for name, ids in [*splits.items(), *([("(in no split)", rest)] if rest else [])]:
+            known = [self.lines[i] for i in ids if i in self.lines]
+            writers = by_split.get(name) or writers_of(ids)
+            others = set().union(*(w for n, w in by_split.items() if n != name))
+            rows.append({
+                "split": name,
+                "lines": len(ids),
+                "forms": len({line.form for line in known}),
+                "writers": len(writers),
+                "words": sum(len(line.words) for line in known),
+                "characters": sum(len(line.text) for line in known),
+                "with_images": sum(i in have for i in ids),
+                "shared_writers": len(writers & others) if name in splits else None,
+            })
+        return rows
+
     def split_of(self, line_id: str, scheme: str = "aachen") -> str | None:
         """The split name the line belongs to under ``scheme``, or None."""
         self.line(line_id)

@@ -435,6 +435,38 @@ def plot_engine_bars(rows: Sequence[Mapping]) -> go.Figure:
     return fig
 
 
+def plot_char_frequency(texts: Mapping[str, Sequence[str]]) -> go.Figure:
+    """How often each of the model's characters occurs in each group of texts.
+
+    ``texts`` maps a group name (a split, say) to its lines. One bar per
+    alphabet character and group, as a share of the group's characters on a
+    log axis, so the rare ones (``#``, ``&``, ``Q``) stay visible; characters
+    outside the alphabet are counted under "other". The space is shown as ␣.
+    """
+    from collections import Counter
+
+    from htr.alphabet import CHARS
+
+    keys = [*CHARS, "other"]
+    fig = go.Figure()
+    for i, (name, lines) in enumerate(texts.items()):
+        counts = Counter(ch if ch in CHARS else "other" for line in lines for ch in line)
+        total = sum(counts.values())
+        if not total:
+            continue
+        share = [100 * counts.get(k, 0) / total for k in keys]
+        fig.add_trace(go.Bar(
+            x=["␣" if k == " " else k for k in keys], y=[v or None for v in share], name=name,
+            marker_color=PALETTE[i % len(PALETTE)],
+            customdata=[counts.get(k, 0) for k in keys],
+            hovertemplate=f"{name} · %{{x}}: %{{customdata:,}} times (%{{y:.3f}} %)<extra></extra>",
+        ))
+    fig.update_layout(barmode="group", height=360, yaxis={"type": "log", "title": "share of characters (%)"},
+                      xaxis={"type": "category", "tickangle": 0},
+                      legend={"orientation": "h", "y": 1.12}, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
 def plot_cer_histogram(cers: Mapping[str, Sequence[float]],
                        labels: Mapping[str, str] | None = None) -> go.Figure:
     """Per-line CER (in %) distribution, one overlaid histogram per engine."""

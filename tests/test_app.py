@@ -346,6 +346,17 @@ def test_iam_browser_with_iam_browses_splits_forms_and_lines(with_iam):
     assert "True text:" in page and "CER" in page
     assert "<b>Easter2 (ours) + language model</b> — CER" in page  # the LM reading beside the engines
     assert "iam_form_fig" in plotly_keys(at)
+    # the database at a glance: the chosen scheme counted, writer-independence checked
+    table = at.dataframe[0].value
+    assert list(table["split"]) == ["testset", "trainset", "validationset1", "validationset2", "(in no split)"]
+    assert table.set_index("split").loc["trainset", "lines"] == 6161
+    from htr.iam import IAM
+
+    iam = IAM(os.environ["IAM_DIR"])
+    assert table.set_index("split").loc["validationset2", "lines with images here"] == \
+        len(set(iam.splits("original")["validationset2"]) & set(iam.available_lines()))  # e06-*: 41 of 42
+    assert "No writer has lines in two splits" in page and not at.warning
+    assert "iam_char_freq" in plotly_keys(at)
     # search by text jumps to the line that contains it
     at.sidebar.text_input(key="iam_query").set_value("Labour")
     rerun(at)
@@ -477,6 +488,9 @@ def test_iam_pages_on_a_one_line_iam_folder(tiny_iam):
     assert [i.value for i in at.info] == [f"No scan of form r99-901 in {Path(os.environ['IAM_DIR']) / 'forms'}."]
     assert at.selectbox(key="iam_line").value == "r99-901-00"
     assert f"**True text:** {tiny_iam}" in texts(at)
+    table = at.dataframe[0].value.set_index("split")  # its one line is listed in test and in train
+    assert list(table["writers also in another split"]) == [1, 1]
+    assert [w.value for w in at.warning] and "not writer-independent" in at.warning[0].value
     at.switch_page(PAGES["evaluate"]).run()
     assert not at.exception
     assert not [s for s in at.slider if s.key == "ev_n"]  # one line: no slider to draw

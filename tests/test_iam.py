@@ -375,3 +375,32 @@ def test_default_iam_dir_is_one_rule(monkeypatch, tmp_path):
     assert default_iam_dir(base=tmp_path) == (tmp_path / "rel" / "iam").resolve()  # the app: from the project root
     monkeypatch.setenv("IAM_DIR", "~/x")
     assert default_iam_dir(base=tmp_path) == Path.home() / "x"
+
+
+# ------------------------------------------------------------ split summary
+def test_split_summary_of_the_real_metadata(iam):
+    rows = {r["split"]: r for r in iam.split_summary("aachen")}
+    assert list(rows) == ["test", "train", "validation", "(in no split)"]
+    forms = iam.splits("aachen", kind="forms")  # the published form lists agree with the line lists
+    for name, ids in iam.splits("aachen").items():
+        r = rows[name]
+        assert r["lines"] == len(ids) and r["forms"] == len(forms[name])
+        assert r["characters"] == sum(len(iam.lines[i].text) for i in ids)
+        assert r["shared_writers"] == 0  # Aachen is writer-independent
+    assert rows["(in no split)"]["lines"] == len(iam.lines) - 6161 - 966 - 2915
+    assert rows["(in no split)"]["shared_writers"] is None
+    assert {n: rows[n]["with_images"] for n in ("train", "validation", "test")} == \
+        {"train": 14, "validation": 32, "test": 10}  # the README's table: 7+7, 11+11+10, 10
+    assert sum(r["lines"] for r in rows.values()) == len(iam.lines)
+
+
+def test_split_summary_counts_shared_writers_and_unknown_ids(iam_dir, tmp_path):
+    root = _copy(iam_dir, tmp_path / "iam")
+    src, dst = iam_dir / "splits" / "aachen", root / "splits" / "aachen"
+    # a line of writer 202 (e06-006-00, validation) listed in train as well; an id lines.txt lacks
+    (dst / "train.lines.txt").write_text((src / "train.lines.txt").read_text() + "e06-006-00\nr99-999-00\n")
+    rows = {r["split"]: r for r in IAM(root).split_summary("aachen")}
+    assert rows["train"]["lines"] == 6161 + 2 and rows["train"]["shared_writers"] == 1
+    assert rows["validation"]["shared_writers"] == 1 and rows["test"]["shared_writers"] == 0
+    assert rows["train"]["characters"] == IAM(iam_dir).split_summary("aachen")[1]["characters"] \
+        + len(IAM(iam_dir).lines["e06-006-00"].text)  # the unknown id adds a line, no text

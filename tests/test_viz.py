@@ -257,3 +257,16 @@ def test_plot_training_log_draws_held_out_fonts_when_logged():
     assert [t.name for t in fig.data] == ["held-back synthetic lines", "lines in fonts never trained on",
                                          "training loss (focal CTC)"]
     assert not fig.layout.annotations  # no stages, no marks
+
+
+def test_char_frequency_shares_per_group_on_a_log_axis():
+    fig = viz.plot_char_frequency({"train": ["aab", "a #"], "test": ["xyz é"], "empty": []})
+    assert [t.name for t in fig.data] == ["train", "test"]  # a group without text draws nothing
+    train, test = fig.data
+    assert list(train.x) == ["␣" if c == " " else c for c in CHARS] + ["other"]
+    share = dict(zip(train.x, train.y))
+    assert share["a"] == pytest.approx(100 * 3 / 6) and share["␣"] == pytest.approx(100 / 6)  # 6 characters
+    assert share["#"] == pytest.approx(100 / 6) and share["c"] is None  # absent: no bar at all on a log axis
+    assert dict(zip(test.x, test.customdata))["other"] == 1  # é is not in the alphabet
+    assert sum(v for v in test.y if v) == pytest.approx(100)
+    assert fig.layout.yaxis.type == "log"
