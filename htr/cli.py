@@ -276,12 +276,21 @@ def cmd_iam_info(args: argparse.Namespace) -> int:
     print(f"lines:   {len(iam.lines)} ({len(iam.available_lines())} with an image)")
     print(f"forms:   {len(iam.forms)} ({with_scan} with a scan)")
     print(f"writers: {len(iam.writers)}")
+    head = ("split", "lines", "forms", "writers", "words", "chars", "images", "shared writers")
     for scheme in iam.split_schemes():
         try:
-            counts = ", ".join(f"{name} {len(ids)}" for name, ids in iam.splits(scheme).items())
+            rows = iam.split_summary(scheme)
         except IAMError as exc:
-            counts = f"unreadable: {exc}"
-        print(f"splits {scheme}: {counts}")
+            print(f"splits {scheme}: unreadable: {exc}")
+            continue
+        print(f"splits {scheme}:")
+        table = [head] + [(r["split"], r["lines"], r["forms"], r["writers"], r["words"], r["characters"],
+                           r["with_images"], "-" if r["shared_writers"] is None else r["shared_writers"])
+                          for r in rows]
+        widths = [max(len(str(row[k])) for row in table) for k in range(len(head))]
+        for row in table:
+            print("  " + "  ".join(str(v).ljust(w) if k == 0 else str(v).rjust(w)
+                                   for k, (v, w) in enumerate(zip(row, widths))))
     return EXIT_OK
 
 

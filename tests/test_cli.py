@@ -313,7 +313,12 @@ def test_iam_info_matches_the_reader(run_cli, iam_dir):
     assert f"lines:   {len(iam.lines)} ({len(iam.available_lines())} with an image)" in proc.stdout
     assert f"writers: {len(iam.writers)}" in proc.stdout
     for scheme in iam.split_schemes():
-        assert f"splits {scheme}: " in proc.stdout
+        assert f"splits {scheme}:" in proc.stdout
+        for r in iam.split_summary(scheme):  # one row per split, its numbers in the table's order
+            shared = "-" if r["shared_writers"] is None else str(r["shared_writers"])
+            want = [*r["split"].split(), *map(str, (r["lines"], r["forms"], r["writers"], r["words"], r["characters"],
+                                           r["with_images"])), shared]
+            assert any(line.split() == want for line in proc.stdout.splitlines()), (want, proc.stdout)
 
 
 def test_iam_lines_of_a_split_with_images(run_cli, iam_dir):
