@@ -168,7 +168,7 @@ with tab_all:
                 [{"split": r["split"], "lines": r["lines"], "forms": r["forms"], "writers": r["writers"],
                   "words": r["words"], "characters": r["characters"],
                   "lines with images here": r["with_images"],
-                  "writers also in another split": "—" if r["shared_writers"] is None else r["shared_writers"]}
+                  "writers also in another split": "—" if r["shared_writers"] is None else str(r["shared_writers"])}
                  for r in summary],
                 hide_index=True, width="stretch",
             )

@@ -448,6 +448,7 @@ def plot_char_frequency(texts: Mapping[str, Sequence[str]]) -> go.Figure:
     from htr.alphabet import CHARS
 
     keys = [*CHARS, "other"]
+    shown = ["␣" if k == " " else k for k in keys]
     fig = go.Figure()
     for i, (name, lines) in enumerate(texts.items()):
         counts = Counter(ch if ch in CHARS else "other" for line in lines for ch in line)
@@ -456,13 +457,15 @@ def plot_char_frequency(texts: Mapping[str, Sequence[str]]) -> go.Figure:
             continue
         share = [100 * counts.get(k, 0) / total for k in keys]
         fig.add_trace(go.Bar(
-            x=["␣" if k == " " else k for k in keys], y=[v or None for v in share], name=name,
+            x=shown, y=[v or None for v in share], name=name,
             marker_color=PALETTE[i % len(PALETTE)],
             customdata=[counts.get(k, 0) for k in keys],
             hovertemplate=f"{name} · %{{x}}: %{{customdata:,}} times (%{{y:.3f}} %)<extra></extra>",
         ))
-    fig.update_layout(barmode="group", height=360, yaxis={"type": "log", "title": "share of characters (%)"},
-                      xaxis={"type": "category", "tickangle": 0},
+    fig.update_layout(barmode="group", height=360,
+                      yaxis={"type": "log", "dtick": 1, "title": "share of characters (%)"},  # powers of 10
+                      xaxis={"type": "category", "tickangle": 0, "tickmode": "array", "tickvals": shown,
+                             "tickfont": {"size": 10}},  # every character labelled
                       legend={"orientation": "h", "y": 1.12}, margin={"l": 10, "r": 10, "t": 40, "b": 10})
     return fig
 

@@ -489,7 +489,7 @@ def test_iam_pages_on_a_one_line_iam_folder(tiny_iam):
     assert at.selectbox(key="iam_line").value == "r99-901-00"
     assert f"**True text:** {tiny_iam}" in texts(at)
     table = at.dataframe[0].value.set_index("split")  # its one line is listed in test and in train
-    assert list(table["writers also in another split"]) == [1, 1]
+    assert list(table["writers also in another split"]) == ["1", "1"]
     assert [w.value for w in at.warning] and "not writer-independent" in at.warning[0].value
     at.switch_page(PAGES["evaluate"]).run()
     assert not at.exception
