@@ -500,6 +500,16 @@ def test_iam_pages_on_a_one_line_iam_folder(tiny_iam):
     assert at.dataframe[0].value.iloc[0]["Lines"] == 1
 
 
+def test_iam_browser_on_a_folder_without_split_lists(tiny_iam):
+    import shutil
+
+    shutil.rmtree(Path(os.environ["IAM_DIR"]) / "splits")
+    at = open_page("iam")
+    assert at.selectbox(key="iam_scheme").options == ["(none)"]
+    assert at.selectbox(key="iam_line").value == "r99-901-00"  # every line, as one set
+    assert any("No split lists in" in i.value for i in at.info) and not at.dataframe
+
+
 def test_a_session_can_choose_other_weights(easter2, tmp_path):
     """The weights setting: a missing file makes Easter2 unavailable for that session
     only (with the reason); the default weights still read in another session."""
