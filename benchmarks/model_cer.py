@@ -16,6 +16,7 @@ numbers only: no IAM text or image is written).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 import time
@@ -68,10 +69,13 @@ def main() -> int:
 
     out = Path(args.out)
     write_csv(out, rows)
+    shipped = Path(args.weights).resolve() == Path(DEFAULT_WEIGHTS).resolve()
+    digest = hashlib.sha256(Path(args.weights).read_bytes()).hexdigest()[:12]
+    flags = "" if shipped else f" --weights {Path(args.weights).name} --out {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
     lines = [
-        "# Easter2 (shipped weights): CER / WER",
+        f"# Easter2 ({'shipped weights' if shipped else 'candidate weights, not shipped'}): CER / WER",
         "",
-        f"Weights: `{Path(args.weights).name}`; command: `python benchmarks/model_cer.py`; "
+        f"Weights: `{Path(args.weights).name}` (sha256 {digest}…); command: `python benchmarks/model_cer.py{flags}`; "
         f"date {time.strftime('%Y-%m-%d')}; CPU, TensorFlow {__import__('tensorflow').__version__}.",
         "",
         "| set | lines | width policy | decoder | CER | WER | s/line (CPU, batch 1) |",
@@ -79,7 +83,7 @@ def main() -> int:
     ]
     for g, n, wname, dec, c, wr, secs in summary:
         lines.append(f"| {g} | {n} | {wname} | {dec} | {c:.2%} | {wr:.2%} | {'' if secs is None else f'{secs:.3f}'} |")
-    lines += ["", "Per-line CER: `model_cer.csv` (ids and numbers only)."]
+    lines += ["", f"Per-line CER: `{out.name}.csv` (ids and numbers only)."]
     write_md(out, lines)
     print("\n".join(lines))
     return 0
