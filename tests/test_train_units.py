@@ -454,3 +454,19 @@ def test_validate_without_a_weights_file_is_one_line(tmp_path, capsys):
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert "no weights file" in err and "Traceback" not in err
+
+
+def test_batchnorm_reestimation_is_the_plain_mean_over_batches():
+    import keras
+
+    from benchmarks.bn_recalibration import reestimate_batchnorm
+
+    inp = keras.Input((3,))
+    bn = keras.layers.BatchNormalization(momentum=0.9)
+    model = keras.Model(inp, bn(inp))
+    rng = np.random.default_rng(3)
+    batches = [rng.normal(k, 1 + k, (8, 3)).astype(np.float32) for k in range(4)]
+    assert reestimate_batchnorm(model, iter(batches)) == 1
+    np.testing.assert_allclose(bn.moving_mean.numpy(), np.mean([b.mean(0) for b in batches], 0), rtol=1e-5)
+    np.testing.assert_allclose(bn.moving_variance.numpy(), np.mean([b.var(0) for b in batches], 0), rtol=1e-5)
+    assert bn.momentum == 0.9  # put back afterwards
