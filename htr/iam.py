@@ -456,7 +456,7 @@ class IAM:
         rows = []
         for name, ids in [*splits.items(), *([("(in no split)", rest)] if rest else [])]:
             known = [self.lines[i] for i in ids if i in self.lines]
-            writers = by_split.get(name) or writers_of(ids)
+            writers = by_split[name] if name in splits else writers_of(ids)
             others = set().union(*(w for n, w in by_split.items() if n != name))
             rows.append({
                 "split": name,
