@@ -26,7 +26,8 @@ weights (Adam's ``use_ema``), which is steadier from epoch to epoch than the
 weights of the last step; training itself goes on from the raw weights.
 ``holdout_fonts`` keeps some vendored fonts out of training and validates on
 lines rendered in them (``val_cer_fonts``: hands the model has never seen),
-and ``select`` says which validation CER picks the best epoch.
+and ``select`` says which validation CER picks the best epoch; ``real_max``
+bounds the real validation CER an epoch may have to be chosen at all.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Config:
     ema: float = 0.0  # > 0: validate and save an exponential moving average of the weights (momentum)
     holdout_fonts: list = field(default_factory=list)  # font stems never trained on: a validation set of unseen hands
     select: str = "real"  # which validation CER picks the best epoch: "real", "fonts" or "real+fonts" (their mean)
+    real_max: float = 0.0  # > 0: an epoch whose real validation CER is above this cannot be the best (a ship rule's bound)
 
 
 PRESETS = {
@@ -141,6 +143,8 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"holdout_fonts must be a list of font names, not {cfg.holdout_fonts!r}")
     if "fonts" in cfg.select and not cfg.holdout_fonts:
         raise ValueError(f"select {cfg.select!r} needs holdout_fonts: there is no unseen font to validate on")
+    if not 0.0 <= cfg.real_max < 1.0:
+        raise ValueError(f"real_max is a CER in [0, 1) (0 = no bound), not {cfg.real_max!r}")
     if not 0.0 <= cfg.ema < 1.0:
         raise ValueError(f"ema is a momentum in [0, 1) (0 = off), not {cfg.ema!r}")
     split_fonts(cfg)
@@ -160,6 +164,16 @@ def selection_cer(cfg: Config, real: float | None, fonts: float | None, synth: f
     if real is not None:
         return real
     return fonts if fonts is not None else synth
+
+
+def eligible(cfg: Config, real: float | None) -> bool:
+    """Whether an epoch may be chosen as the best: its real validation CER is within ``cfg.real_max``.
+
+    A ship rule such as "no worse on the real lines than the shipped weights, give or
+    take two characters" is declared before a run; with the bound in the config the
+    run keeps the best epoch that can pass it, not the best epoch overall.
+    """
+    return cfg.real_max <= 0 or real is None or real <= cfg.real_max
 
 
 class SampleMaker:
@@ -557,7 +571,10 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
             rows.append(row)
             log(json.dumps(row))
             state["seconds"] += time.time() - e0
-            if state["best"] is None or sel < state["best"]:
+            if not eligible(cfg, cer_r):
+                log(f"epoch {state['epoch']}: real validation CER {cer_r:.4f} is above real_max {cfg.real_max}: "
+                    "it cannot be the best epoch")
+            if eligible(cfg, cer_r) and (state["best"] is None or sel < state["best"]):
                 state["best"], state["bad_epochs"] = sel, 0
                 _save_clean_weights(model, out_dir / "best.weights.h5")
             else:

@@ -57,3 +57,17 @@ def test_train_smoke_then_resume(tmp_path):
     assert 0.0 <= float(rows[-1]["val_cer_fonts"])  # the held-out fonts were read
     assert "8 lines in 2 fonts never trained on" in r.stdout
     assert json.loads((out / "state.json").read_text())["epoch"] == 3
+
+
+def test_an_epoch_above_real_max_is_never_the_best(tmp_path, iam_dir):
+    """A ship rule's bound on the real validation lines: an untrained epoch cannot pass it."""
+    out = tmp_path / "run"
+    cfg = tmp_path / "bound.json"
+    cfg.write_text(json.dumps({"epochs": 1, "real_max": 0.05}))
+    r = _run(["--preset", "smoke", "--config", str(cfg), "--iam-dir", str(iam_dir), "--out", str(out)])
+    assert r.returncode == 0, r.stderr[-3000:]
+    rows = list(csv.DictReader((out / "log.csv").open()))
+    assert float(rows[0]["val_cer_real"]) > 0.05
+    assert "is above real_max 0.05: it cannot be the best epoch" in r.stdout
+    assert (out / "last.weights.h5").is_file() and not (out / "best.weights.h5").exists()
+    assert json.loads((out / "state.json").read_text())["best"] is None

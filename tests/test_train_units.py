@@ -329,6 +329,16 @@ def test_selection_cer(select, real, fonts, synth, want):
     assert train.selection_cer(train.Config(select=select), real, fonts, synth) == pytest.approx(want)
 
 
+@pytest.mark.parametrize("real_max, real, ok", [
+    (0.0, 0.9, True),       # no bound
+    (0.023, 0.023, True),   # at the bound
+    (0.023, 0.0231, False),
+    (0.023, None, True),    # no real lines to bound
+])
+def test_eligible_bounds_the_real_validation_cer(real_max, real, ok):
+    assert train.eligible(train.Config(real_max=real_max), real) is ok
+
+
 def test_train_rejects_a_bad_config_with_one_line(tmp_path, capsys):
     conf = tmp_path / "bad.json"
     seen = sorted(__import__("htr.weights", fromlist=["x"]).fonts_seen_by_shipped_weights())
@@ -337,6 +347,7 @@ def test_train_rejects_a_bad_config_with_one_line(tmp_path, capsys):
                        ({"holdout_fonts": "kristi"}, "holdout_fonts must be a list of font names"),
                        ({"select": "fonts"}, "needs holdout_fonts"),
                        ({"ema": 1.5}, "ema is a momentum in [0, 1)"),
+                       ({"real_max": 2.3}, "real_max is a CER in [0, 1)"),
                        ({"holdout_fonts": [seen[0]], "init_weights": str(DEFAULT_WEIGHTS)},
                         f"holdout_fonts {seen[0]}: the shipped weights this run starts from trained on them")):
         conf.write_text(json.dumps(body))
