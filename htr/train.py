@@ -449,12 +449,13 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
         f = (math.log10(min(max(v, 0.005), 1.0)) - lo) / (hi - lo)
         return H - pad - (H - 2 * pad) * f
 
-    def series(key, color, cer: bool):
-        vals = [float(r[key]) for r in rows if r.get(key) not in (None, "")]
-        if len(vals) != n:
+    def series(key, color, cer: bool):  # drawn over the epochs that have the column (a later stage may add one)
+        have = [(x, float(r[key])) for x, r in zip(xs, rows) if r.get(key) not in (None, "")]
+        if not have:
             return
+        vals = [v for _, v in have]
         top = max(vals) or 1.0
-        pts = [(x, y_cer(v) if cer else H - pad - (H - 2 * pad) * min(v / top, 1.0)) for x, v in zip(xs, vals)]
+        pts = [(x, y_cer(v) if cer else H - pad - (H - 2 * pad) * min(v / top, 1.0)) for x, v in have]
         if len(pts) > 1:
             d.line(pts, fill=color, width=3)
         label = f"{key} {vals[-1] * 100:.1f} %" if cer else f"{key} {vals[-1]:.2f}"

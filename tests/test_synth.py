@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from htr.synth import FONT_DIR, LineRenderer, corrupt, font_paths, join_lines
 from htr.synth.fonts import font_names
 from htr.synth.corpus import MAX_CHARS, generated_texts, iam_train_texts, training_texts
 from htr.synth.render import Style, _Font, _space_factors
+
+ROOT = Path(__file__).resolve().parent.parent
 
 FONTS = font_paths()
 
@@ -279,8 +283,11 @@ def test_fonts_seen_by_the_shipped_weights_are_vendored_fonts():
     from htr import weights
 
     seen = weights.fonts_seen_by_shipped_weights()
-    assert len(seen) == 73 and seen <= set(font_names())  # every one still ships
-    assert "playwrite-us-trad" not in seen  # vendored after the weights were trained
+    assert len(seen) == 84 and seen <= set(font_names())  # every one still ships
+    # stage 4 trained on every vendored font but the five it held out as unseen hands
+    held = json.loads((ROOT / "tools" / "finetune_stage4.json").read_text())["holdout_fonts"]
+    assert len(held) == 5 and not seen & set(held)
+    assert seen | set(held) == set(font_names())
 
 
 def test_fonts_seen_without_the_list_claims_nothing(monkeypatch, tmp_path):
