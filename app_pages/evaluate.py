@@ -8,7 +8,7 @@ import streamlit as st
 from app import resources, widgets
 from htr import viz
 from htr.errors import HTRError
-from htr.metrics import aggregate, cer, unspace_punctuation, wer
+from htr.metrics import MISSING, aggregate, cer, char_confusions, unspace_punctuation, wer
 
 st.title("Evaluate the readers")
 st.caption(
@@ -146,8 +146,22 @@ writer.writerows(rows)
 st.download_button("Download all readings (CSV)", buf.getvalue().encode("utf-8"),
                    file_name="evaluation.csv", mime="text/csv", key="ev_csv")
 
+st.subheader("Which characters go wrong")
+st.caption("Each reading is aligned with the true text character by character (the alignment the CER "
+           "counts): what was each wrong character read as, and which were dropped or added?")
+conf_engine = st.selectbox("For reader", engines, format_func=reader_title, key="ev_conf_engine")
+conf = char_confusions((r["truth"], r["read"]) for r in rows if r["engine"] == conf_engine)
+if not conf.edits:
+    st.success(f"{reader_title(conf_engine)} read every character of these lines right.")
+else:
+    widgets.show_figure(viz.plot_confusions(conf), key="ev_confusions")
+    st.dataframe([{
+        "True": "(nothing)" if t == MISSING else repr(t), "Read as": "(nothing)" if h == MISSING else repr(h),
+        "Times": n, "Share of that character": "" if t == MISSING else f"{100 * n / conf.truth[t]:.1f} %",
+    } for t, h, n in conf.top(10)], hide_index=True, width="stretch")
+
 st.subheader("The hardest lines")
-worst_engine = st.selectbox("For reader", engines, format_func=reader_title, key="ev_worst_engine")
+worst_engine = st.selectbox("Hardest lines for reader", engines, format_func=reader_title, key="ev_worst_engine")
 worst = sorted((r for r in rows if r["engine"] == worst_engine), key=lambda r: -r["cer"])[:5]
 for r in worst:
     try:

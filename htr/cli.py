@@ -25,7 +25,7 @@ DECODER_CHOICES = ("greedy", "beam", "lm")  # htr.engines.easter2.DECODERS, chec
 LAYOUTS = ("auto", "line", "page")
 
 #: Subcommands that hand their whole argument list to ``<module>.main(argv)``.
-#: Add an entry here to wire a new one (e.g. ``"evaluate": "htr.evaluate"``).
+#: Add an entry here to wire a new one (e.g. ``"export": "htr.export"``).
 DELEGATED = {
     "train": ("htr.train", "train Easter2 weights (see `python -m htr train --help`)"),
 }
@@ -325,6 +325,134 @@ def cmd_iam_lines(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------
+# evaluate
+
+
+def _show_edit(true: str, read: str, count: int) -> str:
+    """One character error in words: ``'s' read as 'o' ×3``, ``'e' dropped ×1``, ``' ' added ×2``."""
+    from htr.metrics import MISSING
+
+    if true == MISSING:
+        return f"{read!r} added ×{count}"
+    if read == MISSING:
+        return f"{true!r} dropped ×{count}"
+    return f"{true!r} read as {read!r} ×{count}"
+
+
+def _evaluate_engine(name: str, kwargs: dict, iam, ids: list[str], per_line: bool):
+    """Read every line with one engine: ``[(id, truth, text, seconds)]``, or None after an error line."""
+    from htr.errors import EngineUnavailable, HTRError
+
+    engine, reason = _open_engine(name, kwargs)
+    if engine is None:
+        _err(name, reason)
+        return None, EXIT_ERROR
+    status = EXIT_OK
+    try:
+        with _quiet_native_logs():
+            warm = getattr(engine, "warm_up", None)
+            if warm is not None:
+                warm()
+    except HTRError as exc:
+        _err(name, _exc_reason(exc, name))
+        return None, EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - never a traceback
+        _err(name, _internal(exc))
+        return None, EXIT_ERROR
+    readings = []
+    for line_id in ids:
+        try:
+            gray = iam.line_image(line_id)
+            with _quiet_native_logs():
+                rec = engine.recognize(gray, layout="line")
+        except EngineUnavailable as exc:
+            _err(name, _exc_reason(exc, name))
+            return None, EXIT_ERROR
+        except HTRError as exc:
+            _err(line_id, _exc_reason(exc, line_id))
+            status = EXIT_ERROR
+            continue
+        except Exception as exc:  # noqa: BLE001
+            _err(line_id, _internal(exc))
+            status = EXIT_ERROR
+            continue
+        truth = iam.lines[line_id].text
+        readings.append((line_id, truth, rec.text, float(rec.seconds)))
+        if per_line:
+            from htr.metrics import cer, wer
+
+            print(json.dumps({"line": line_id, "engine": name, "text": rec.text,
+                              "cer": round(cer(truth, rec.text), 5), "wer": round(wer(truth, rec.text), 5),
+                              "seconds": round(float(rec.seconds), 6)}), flush=True)
+    return readings, status
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from htr.errors import IAMError
+    from htr.metrics import aggregate, char_confusions
+
+    engines = list(dict.fromkeys(args.engine or ENGINE_CHOICES))
+    if "easter2" not in engines:
+        given = [opt for opt, val in (("--weights", args.weights), ("--decoder", args.decoder)) if val is not None]
+        if given:
+            _err("evaluate", f"{' and '.join(given)}: only for the easter2 engine, which is not chosen")
+            return EXIT_ERROR
+    if args.limit is not None and args.limit < 1:
+        _err("evaluate", f"--limit must be at least 1, not {args.limit}")
+        return EXIT_ERROR
+    iam = _open_iam(args)
+    if iam is None:
+        return EXIT_ERROR
+    try:
+        splits = iam.splits(args.scheme)
+    except IAMError as exc:
+        _err("iam", str(exc))
+        return EXIT_ERROR
+    if args.split not in splits:
+        _err("iam", f"no split {args.split!r} in scheme {args.scheme!r} (there are: {', '.join(splits) or 'none'})")
+        return EXIT_ERROR
+    have = set(iam.available_lines())
+    ids = [i for i in splits[args.split] if i in have and i in iam.lines]
+    if not ids:
+        _err("iam", f"none of the {len(splits[args.split])} lines of split {args.split!r} has an image in {iam.root}")
+        return EXIT_ERROR
+    ids = ids[: args.limit] if args.limit else ids
+    if not args.json:
+        print(f"{len(ids)} lines of split {args.split!r} ({args.scheme}) in {iam.root}", flush=True)
+        if args.split in ("train", "trainset"):
+            print("note: a training split: Easter2 trained on these lines, so its error rates say little",
+                  flush=True)
+    status = EXIT_OK
+    rows = []
+    for name in engines:
+        kwargs = _engine_kwargs(args) if name == "easter2" else {}
+        readings, st = _evaluate_engine(name, kwargs, iam, ids, per_line=args.json)
+        status = max(status, st)
+        if not readings:
+            continue
+        score = aggregate((t, h) for _, t, h, _ in readings)
+        secs = sorted(s for *_, s in readings)
+        conf = char_confusions((t, h) for _, t, h, _ in readings)
+        row = {"engine": name, "scheme": args.scheme, "split": args.split, "lines": score.lines,
+               "cer": round(score.cer, 5), "wer": round(score.wer, 5), "exact": score.exact,
+               "median_seconds": round(secs[len(secs) // 2], 6),
+               "confusions": [{"true": t, "read": h, "count": n} for t, h, n in conf.top(args.confusions)]}
+        if args.json:
+            print(json.dumps({"summary": True, **row}), flush=True)
+        rows.append(row)
+    if not args.json and rows:
+        print(f"{'engine':<10} {'lines':>5} {'CER %':>7} {'WER %':>7} {'exact':>5} {'median s':>9}")
+        for r in rows:
+            print(f"{r['engine']:<10} {r['lines']:>5} {100 * r['cer']:>7.2f} {100 * r['wer']:>7.2f} "
+                  f"{r['exact']:>5} {r['median_seconds']:>9.3f}")
+        for r in rows:
+            if r["confusions"]:
+                pairs = ", ".join(_show_edit(c["true"], c["read"], c["count"]) for c in r["confusions"])
+                print(f"{r['engine']}: most frequent character errors: {pairs}")
+    return status
+
+
+# --------------------------------------------------------------------------
 # delegated subcommands (train, ...)
 
 
@@ -451,6 +579,28 @@ def build_parser() -> argparse.ArgumentParser:
     lines.add_argument("--available", action="store_true", help="only lines with an image on disk")
     lines.add_argument("--paths", action="store_true", help="add the line image path (empty if cut from a form)")
     lines.set_defaults(func=cmd_iam_lines)
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="error rates of the engines on the lines of an IAM split",
+        description="Read every line of an IAM split that has an image with each engine and print "
+        "CER, WER, exact lines, the median time per line and the most frequent character errors.",
+        epilog="With --json, one JSON object per line read ({\"line\", \"engine\", \"text\", \"cer\", "
+        "\"wer\", \"seconds\"}) and then one per engine with \"summary\": true. An engine that cannot "
+        "run prints 'error: <engine>: <reason>'; the others are still evaluated and the exit status is 2.",
+    )
+    ev.add_argument("--iam-dir", metavar="DIR", default=None, help=iam_dir_help)
+    ev.add_argument("--scheme", default="aachen", help="split scheme under splits/ (default: aachen)")
+    ev.add_argument("--split", default="test", help="which split (default: test)")
+    ev.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N lines")
+    ev.add_argument("--engine", action="append", choices=ENGINE_CHOICES, default=None,
+                    help="an engine to evaluate; repeat for several (default: all three)")
+    ev.add_argument("--decoder", choices=DECODER_CHOICES, default=None, help="CTC decoding for easter2")
+    ev.add_argument("--weights", metavar="PATH", default=None, help="Easter2 weights file")
+    ev.add_argument("--confusions", type=int, default=8, metavar="K",
+                    help="how many of the most frequent character errors to list per engine (default: 8)")
+    ev.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    ev.set_defaults(func=cmd_evaluate)
 
     for name, (_module, help_text) in DELEGATED.items():
         # Parsed by the module itself (see main); listed here for --help.

@@ -213,3 +213,63 @@ def diff_edits(diff: list[tuple[str, str, str]]) -> int:
         elif op in ("delete", "insert"):
             total += len(r) + len(h)
     return total
+
+
+#: How a missing or an extra character is written in a confusion (``("e", MISSING)``: an
+#: ``e`` of the truth that the reading lacks; ``(MISSING, "e")``: an ``e`` the truth lacks).
+MISSING = ""
+
+
+@dataclass(frozen=True)
+class Confusions:
+    """Which true characters were read as what, over many lines (from :func:`char_diff`).
+
+    ``pairs`` counts every edit: ``(true, read)`` for a substitution,
+    ``(true, MISSING)`` for a deletion, ``(MISSING, read)`` for an insertion.
+    ``truth`` counts each character of the references and ``correct`` those
+    read right, so ``1 - correct[c] / truth[c]`` is how often ``c`` goes wrong.
+    The edits add up to the Levenshtein distance of each line (where the
+    alignment is minimal; see :func:`char_diff`).
+    """
+
+    pairs: dict[tuple[str, str], int]
+    truth: dict[str, int]
+    correct: dict[str, int]
+
+    @property
+    def edits(self) -> int:
+        return sum(self.pairs.values())
+
+    def top(self, n: int = 10) -> list[tuple[str, str, int]]:
+        """The ``n`` most frequent edits as ``(true, read, count)``, most frequent first (ties by characters)."""
+        ranked = sorted(self.pairs.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [(t, r, c) for (t, r), c in ranked[:n]]
+
+    def error_rate(self, char: str) -> float:
+        """Share of ``char``'s occurrences in the truth that were not read as ``char`` (0.0 if it never occurs)."""
+        n = self.truth.get(char, 0)
+        return 1.0 - self.correct.get(char, 0) / n if n else 0.0
+
+
+def char_confusions(pairs: Iterable[tuple[str, str]]) -> Confusions:
+    """Count the character edits of many ``(ref, hyp)`` pairs, aligned as :func:`char_diff` aligns them."""
+    from collections import Counter
+
+    edits: Counter = Counter()
+    truth: Counter = Counter()
+    correct: Counter = Counter()
+    for ref, hyp in pairs:
+        truth.update(ref)
+        for op, r, h in char_diff(ref, hyp):
+            if op == "equal":
+                correct.update(r)
+            elif op == "delete":
+                edits.update((c, MISSING) for c in r)
+            elif op == "insert":
+                edits.update((MISSING, c) for c in h)
+            else:  # replace: one to one, any surplus (only after the difflib fallback) as deletions/insertions
+                k = min(len(r), len(h))
+                edits.update(zip(r[:k], h[:k]))
+                edits.update((c, MISSING) for c in r[k:])
+                edits.update((MISSING, c) for c in h[k:])
+    return Confusions(dict(edits), dict(truth), dict(correct))

@@ -470,6 +470,71 @@ def plot_char_frequency(texts: Mapping[str, Sequence[str]]) -> go.Figure:
     return fig
 
 
+def _char_label(c: str) -> str:
+    return "␣" if c == " " else c
+
+
+def plot_confusions(conf, rows: int = 15, cols: int = 15) -> go.Figure:
+    """Which true characters a reader got wrong, and what it read instead.
+
+    ``conf`` is an :class:`htr.metrics.Confusions`. Rows: the ``rows`` true
+    characters with the most edits, most first, and a last row "∅ extra" for
+    characters the reading added; columns: the ``cols`` readings that occur
+    most in those rows, and "∅ missing" for characters the reading dropped.
+    A cell counts how often that true character was read as that column; the
+    hover gives it as a share of the true character's occurrences. The space
+    is shown as ␣. Edits outside the shown rows and columns are counted in
+    the title.
+    """
+    from collections import Counter
+
+    from htr.metrics import MISSING
+
+    by_true: Counter = Counter()
+    for (t, _r), n in conf.pairs.items():
+        if t != MISSING:
+            by_true[t] += n
+    true_chars = [t for t, _ in sorted(by_true.items(), key=lambda kv: (-kv[1], kv[0]))[:rows]]
+    extra = sum(n for (t, _r), n in conf.pairs.items() if t == MISSING)
+    row_keys = true_chars + ([MISSING] if extra else [])
+    by_read: Counter = Counter()
+    for (t, r), n in conf.pairs.items():
+        if t in row_keys and r != MISSING:
+            by_read[r] += n
+    read_chars = [r for r, _ in sorted(by_read.items(), key=lambda kv: (-kv[1], kv[0]))[:cols]]
+    missing = any(r == MISSING for (t, r) in conf.pairs if t in true_chars)
+    col_keys = read_chars + ([MISSING] if missing else [])
+    z = [[conf.pairs.get((t, r), 0) or None for r in col_keys] for t in row_keys]
+    shown = sum(v or 0 for row in z for v in row)
+    y = [_char_label(t) if t != MISSING else "∅ extra" for t in row_keys]
+    x = [_char_label(r) if r != MISSING else "∅ missing" for r in col_keys]
+
+    def hover(t: str, r: str, n: int | None) -> str:
+        if not n:
+            return ""
+        times = "once" if n == 1 else f"{n} times"
+        if t == MISSING:
+            return f"“{_char_label(r)}” added {times} where the truth has nothing"
+        what = "dropped" if r == MISSING else f"read as “{_char_label(r)}”"
+        total = conf.truth.get(t, 0)
+        share = f" ({100 * n / total:.1f} % of its {total:,})" if total else ""
+        return f"true “{_char_label(t)}” {what} {times}{share}"
+
+    text = [[html.escape(hover(t, r, v)) for r, v in zip(col_keys, row)] for t, row in zip(row_keys, z)]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=x, y=y, text=text, hovertemplate="%{text}<extra></extra>", texttemplate="%{z}",
+        colorscale="Reds", showscale=False, xgap=1, ygap=1))
+    rest = conf.edits - shown
+    fig.update_layout(
+        height=max(260, 26 * len(row_keys) + 120),
+        title={"text": f"{conf.edits:,} character edits" + (f" ({rest:,} outside this table)" if rest else ""),
+               "font": {"size": 13}},
+        xaxis={"title": "read as", "type": "category", "side": "top", "tickfont": {"size": 13}},
+        yaxis={"title": "true character", "type": "category", "autorange": "reversed", "tickfont": {"size": 13}},
+        margin={"l": 10, "r": 10, "t": 80, "b": 10})
+    return fig
+
+
 def plot_cer_histogram(cers: Mapping[str, Sequence[float]],
                        labels: Mapping[str, str] | None = None) -> go.Figure:
     """Per-line CER (in %) distribution, one overlaid histogram per engine."""

@@ -409,7 +409,7 @@ def test_evaluate_on_examples_without_iam(easter2):
     at.multiselect(key="ev_engines").set_value(["easter2"])
     at.button(key="ev_run").click()
     rerun(at)
-    (summary,) = at.dataframe
+    summary = at.dataframe[0]
     row = summary.value.iloc[0]
     assert row["Reader"] == "Easter2 (ours)" and row["Lines"] == 3
     assert 0 <= row["CER %"]
@@ -418,6 +418,23 @@ def test_evaluate_on_examples_without_iam(easter2):
     assert any(b.label.startswith("Download") for b in at.get("download_button"))
     assert sum("CER" in c.value for c in at.caption) >= 1  # the worst lines, with images
     assert at.image
+    assert_confusions_match_the_readings(at, "easter2")
+
+
+def assert_confusions_match_the_readings(at, engine):
+    """The page's character confusions are those of the readings it just made."""
+    from htr.metrics import MISSING, char_confusions
+
+    rows = [r for r in at.session_state["ev_results"]["rows"] if r["engine"] == engine]
+    conf = char_confusions((r["truth"], r["read"]) for r in rows)
+    if not conf.edits:
+        assert any("read every character" in m.value for m in at.success)
+        return
+    assert "ev_confusions" in plotly_keys(at)
+    table = at.dataframe[1].value
+    want = [("(nothing)" if t == MISSING else repr(t), "(nothing)" if h == MISSING else repr(h), n)
+            for t, h, n in conf.top(10)]
+    assert list(zip(table["True"], table["Read as"], table["Times"])) == want
 
 
 @needs_iam
@@ -429,9 +446,13 @@ def test_evaluate_on_an_iam_split(with_iam):
     at.multiselect(key="ev_engines").set_value(["easter2", "easter2+lm"])
     at.button(key="ev_run").click()
     rerun(at)
-    (summary,) = at.dataframe
+    summary = at.dataframe[0]
     assert list(summary.value["Reader"]) == ["Easter2 (ours)", "Easter2 (ours) + language model"]
     assert list(summary.value["Lines"]) == [2, 2]
+    assert_confusions_match_the_readings(at, "easter2")
+    at.selectbox(key="ev_conf_engine").set_value("easter2+lm")
+    rerun(at)
+    assert_confusions_match_the_readings(at, "easter2+lm")
     assert not any("A training split" in c.value for c in at.caption)
     at.selectbox(key="ev_split").set_value("train")
     rerun(at)

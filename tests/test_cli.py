@@ -46,7 +46,7 @@ def render_text(path, text: str, size: int = 56) -> None:
 def test_help_lists_every_command(run_cli):
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for command in ("recognize", "engines", "iam", "train"):
+    for command in ("recognize", "engines", "iam", "evaluate", "train"):
         assert command in proc.stdout
     assert_clean(proc)
 
@@ -347,4 +347,65 @@ def test_iam_errors(run_cli, iam_dir, args, message):
     proc = run_cli(*args, env={"IAM_DIR": str(iam_dir)})
     assert proc.returncode == 2
     assert proc.stderr.startswith(message), proc.stderr
+    assert_clean(proc)
+
+
+# ------------------------------------------------------------------- evaluate
+
+
+def test_evaluate_json_is_the_library_s_scoring_of_its_readings(run_cli, iam_dir):
+    from htr.iam import IAM
+    from htr.metrics import aggregate, cer, char_confusions, wer
+
+    iam = IAM(iam_dir)
+    proc = run_cli("evaluate", "--iam-dir", iam_dir, "--split", "validation", "--limit", "3",
+                   "--engine", "easter2", "--json", "--confusions", "5")
+    assert proc.returncode == 0, proc.stderr
+    assert_clean(proc)
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    lines, (summary,) = records[:-1], records[-1:]
+    have = set(iam.available_lines())
+    want_ids = [i for i in iam.splits("aachen")["validation"] if i in have][:3]
+    assert [r["line"] for r in lines] == want_ids
+    pairs = [(iam.lines[r["line"]].text, r["text"]) for r in lines]
+    for r, (truth, text) in zip(lines, pairs):
+        assert r["engine"] == "easter2" and r["seconds"] > 0
+        assert r["cer"] == round(cer(truth, text), 5) and r["wer"] == round(wer(truth, text), 5)
+    score = aggregate(pairs)
+    assert summary["summary"] is True and summary["lines"] == 3 and summary["split"] == "validation"
+    assert summary["cer"] == round(score.cer, 5) and summary["exact"] == score.exact
+    assert summary["cer"] < 0.2  # the shipped model reads these validation lines
+    top = char_confusions(pairs).top(5)
+    assert [(c["true"], c["read"], c["count"]) for c in summary["confusions"]] == top
+
+
+@pytest.mark.skipif(not HAVE_TESSERACT, reason="the tesseract binary is not installed")
+def test_evaluate_goes_on_past_an_engine_that_cannot_run(run_cli, iam_dir, tmp_path):
+    proc = run_cli("evaluate", "--iam-dir", iam_dir, "--split", "test", "--limit", "2",
+                   "--engine", "easter2", "--engine", "tesseract", "--weights", tmp_path / "none.weights.h5")
+    assert proc.returncode == 2
+    assert_clean(proc)
+    (err,) = error_lines(proc)
+    assert err.startswith("error: easter2: ") and "none.weights.h5" in err
+    out = proc.stdout.splitlines()
+    assert out[0].startswith("2 lines of split 'test' (aachen)")
+    rows = [line.split() for line in out if line.startswith("tesseract ")]
+    assert len(rows) == 1 and rows[0][1] == "2" and 0 <= float(rows[0][2]) <= 100
+    assert not any(line.startswith("easter2 ") for line in out)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--split", "nope"), "error: iam: no split 'nope' in scheme 'aachen'"),
+        (("--limit", "0"), "error: evaluate: --limit must be at least 1"),
+        (("--engine", "tesseract", "--decoder", "lm"), "error: evaluate: --decoder: only for the easter2 engine"),
+        (("--iam-dir", "/no/such/iam"), "error: iam: IAM folder not found: /no/such/iam"),
+    ],
+)
+def test_evaluate_errors(run_cli, iam_dir, args, message):
+    proc = run_cli("evaluate", *args, env={"IAM_DIR": str(iam_dir)})
+    assert proc.returncode == 2
+    assert proc.stderr.startswith(message), proc.stderr
+    assert proc.stdout == ""
     assert_clean(proc)

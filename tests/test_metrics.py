@@ -137,3 +137,38 @@ def test_unspace_punctuation_makes_iam_and_english_spacing_meet():
     # it never hides a wrong letter or a missing word
     assert unspace_punctuation("the dog .") != unspace_punctuation("the dig.")
     assert unspace_punctuation("a b c") == "a b c" and unspace_punctuation("  ") == ""
+
+
+# ---------------------------------------------------------------- character confusions
+def test_char_confusions_count_substitutions_drops_and_additions():
+    from htr.metrics import MISSING, char_confusions
+
+    conf = char_confusions([("the cat", "tho cat"), ("dog .", "dog."), ("", "x"), ("mom", "mom")])
+    assert conf.pairs == {("e", "o"): 1, (" ", MISSING): 1, (MISSING, "x"): 1}
+    assert conf.edits == 3
+    assert conf.truth["t"] == 2 and conf.correct["t"] == 2 and conf.truth["e"] == 1 and conf.correct.get("e", 0) == 0
+    assert conf.error_rate("e") == 1.0 and conf.error_rate("t") == 0.0 and conf.error_rate("Q") == 0.0
+    assert conf.error_rate(" ") == 0.5  # one of the two spaces dropped
+    assert conf.top(2) == [(MISSING, "x", 1), (" ", MISSING, 1)]  # ties ordered by the characters
+
+
+def test_char_confusions_add_up_to_the_levenshtein_distance():
+    from collections import Counter
+
+    from htr.metrics import MISSING, char_confusions
+
+    rng = random.Random(7)
+    pairs = [("".join(rng.choice("abc ") for _ in range(rng.randint(0, 12))),
+              "".join(rng.choice("abcd ") for _ in range(rng.randint(0, 12)))) for _ in range(300)]
+    conf = char_confusions(pairs)
+    assert conf.edits == sum(editdistance.eval(r, h) for r, h in pairs)
+    truth = Counter(c for r, _ in pairs for c in r)
+    assert conf.truth == dict(truth)
+    for c, n in truth.items():  # each true character is read right, read as another, or dropped
+        wrong = sum(k for (t, _h), k in conf.pairs.items() if t == c)
+        assert conf.correct.get(c, 0) + wrong == n
+    # each read character is right, read for another, or added
+    read = Counter(c for _, h in pairs for c in h)
+    for c, n in read.items():
+        assert conf.correct.get(c, 0) + sum(k for (t, h), k in conf.pairs.items() if h == c) == n
+    assert all(t != MISSING or h != MISSING for t, h in conf.pairs)

@@ -270,3 +270,23 @@ def test_char_frequency_shares_per_group_on_a_log_axis():
     assert dict(zip(test.x, test.customdata))["other"] == 1  # é is not in the alphabet
     assert sum(v for v in test.y if v) == pytest.approx(100)
     assert fig.layout.yaxis.type == "log"
+
+
+def test_plot_confusions_rows_columns_and_counts():
+    from htr.metrics import char_confusions
+
+    conf = char_confusions([("sss", "ooc"), ("is", "io"), ("a", "ab"), ("e", "")])
+    # s→o three times, s→c once, e dropped once, b added once
+    fig = viz.plot_confusions(conf)
+    (heat,) = fig.data
+    assert list(heat.y) == ["s", "e", "∅ extra"]  # most edited true character first, additions last
+    assert list(heat.x) == ["o", "b", "c", "∅ missing"]  # most read first, ties by character
+    cells = {(y, x): v for y, row in zip(heat.y, heat.z) for x, v in zip(heat.x, row) if v}
+    assert cells == {("s", "o"): 3, ("s", "c"): 1, ("e", "∅ missing"): 1, ("∅ extra", "b"): 1}
+    hover = {(y, x): t for y, row in zip(heat.y, heat.text) for x, t in zip(heat.x, row) if t}
+    assert hover[("s", "o")] == "true “s” read as “o” 3 times (75.0 % of its 4)"
+    assert hover[("e", "∅ missing")].startswith("true “e” dropped once")
+    assert fig.layout.title.text == "6 character edits"
+    small = viz.plot_confusions(conf, rows=1, cols=1)  # one true character, one reading
+    assert list(small.data[0].y) == ["s", "∅ extra"] and list(small.data[0].x) == ["o"]
+    assert small.layout.title.text == "6 character edits (3 outside this table)"
