@@ -19,6 +19,8 @@ PAGES = (
              "Upload, draw or photograph handwriting and read it; see how sure the model is of each letter."),
     PageInfo("app_pages/compare.py", "Compare engines", ":material/compare:",
              "The same image through all three readers: text, time, and errors against the true text."),
+    PageInfo("app_pages/stress.py", "Stress test", ":material/tune:",
+             "Make a line harder step by step — slant, blur, noise, faded ink — and see where each reader breaks."),
     PageInfo("app_pages/iam_browser.py", "IAM browser", ":material/menu_book:",
              "Browse the IAM database of handwritten English (where it is installed)."),
     PageInfo("app_pages/inside.py", "Inside the model", ":material/biotech:",

@@ -535,6 +535,34 @@ def plot_confusions(conf, rows: int = 15, cols: int = 15) -> go.Figure:
     return fig
 
 
+def plot_robustness(curves: Mapping[str, tuple[Sequence[float], Sequence[float | None]]],
+                    x_title: str, labels: Mapping[str, str] | None = None,
+                    ticktext: Sequence[str] | None = None) -> go.Figure:
+    """CER (%) of each reader as a distortion grows: ``curves[reader] = (levels, cers)``.
+
+    A ``None`` CER (the reader failed at that level) leaves a gap. Levels are
+    placed evenly in sweep order (``ticktext`` names them), since a sweep's
+    steps need not be even nor increasing (a squeeze counts down from 1).
+    """
+    fig = go.Figure()
+    for i, (reader, (levels, cers)) in enumerate(curves.items()):
+        name = (labels or {}).get(reader, reader)
+        fig.add_trace(go.Scatter(
+            x=list(range(len(levels))), y=[None if c is None else 100 * c for c in cers], name=name,
+            mode="lines+markers", connectgaps=False,
+            line={"color": ENGINE_COLOURS.get(reader, PALETTE[i % len(PALETTE)]), "width": 3},
+            marker={"size": 9},
+            text=list(ticktext) if ticktext is not None else [f"{v:g}" for v in levels],
+            hovertemplate="%{text}: CER %{y:.1f} %<extra>" + html.escape(name) + "</extra>"))
+    some = next(iter(curves.values()), ([], []))[0]
+    fig.update_layout(
+        height=360, yaxis={"title": "CER (%)", "rangemode": "tozero"},
+        xaxis={"title": x_title, "tickmode": "array", "tickvals": list(range(len(some))),
+               "ticktext": list(ticktext) if ticktext is not None else [f"{v:g}" for v in some]},
+        legend={"orientation": "h", "y": 1.12}, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    return fig
+
+
 def plot_cer_histogram(cers: Mapping[str, Sequence[float]],
                        labels: Mapping[str, str] | None = None) -> go.Figure:
     """Per-line CER (in %) distribution, one overlaid histogram per engine."""

@@ -30,6 +30,7 @@ PAGES = {
     "home": "app_pages/home.py",
     "recognize": "app_pages/recognize.py",
     "compare": "app_pages/compare.py",
+    "stress": "app_pages/stress.py",
     "iam": "app_pages/iam_browser.py",
     "inside": "app_pages/inside.py",
     "evaluate": "app_pages/evaluate.py",
@@ -457,6 +458,56 @@ def test_evaluate_on_an_iam_split(with_iam):
     at.selectbox(key="ev_split").set_value("train")
     rerun(at)
     assert any("A training split" in c.value for c in at.caption)  # not a fair test, and the page says so
+
+
+# ---------------------------------------------------------------- stress test
+
+
+def test_stress_test_reads_the_line_at_every_strength(easter2):
+    import json
+
+    from htr.metrics import cer
+    from htr.perturb import DISTORTIONS
+
+    at = open_page("stress")
+    assert at.radio(key="st_source").value == "Example"
+    (truth_box,) = at.text_input
+    truth = truth_box.value
+    assert truth  # the example comes with its text
+    at.selectbox(key="st_kind").set_value("blur")
+    rerun(at)
+    blur = DISTORTIONS["blur"]
+    labels = [blur.label(v) for v in blur.levels]
+    shown = at.select_slider(key="st_level_blur").value
+    assert shown in labels and f"Blur: {shown}" in [c for im in at.image for c in im.captions]  # the preview
+    at.multiselect(key="st_readers").set_value(["easter2"])
+    at.button(key="st_run").click()
+    rerun(at)
+    table = at.dataframe[0].value
+    assert list(table["Strength"]) == labels and labels[0] == "original"
+    cers = []
+    for cell in table["Easter2 (ours)"]:
+        pct, text = cell.split(" % · ", 1)
+        assert float(pct) == round(100 * cer(truth, text), 1)  # the CER shown is the reading's
+        cers.append(cer(truth, text))
+    (chart,) = [c for c in at.get("plotly_chart") if c.key == "st_curve"]
+    (curve,) = json.loads(chart.proto.spec)["data"]
+    assert curve["y"] == pytest.approx([100 * c for c in cers])
+    # without a true text there is nothing to count: the page says what it needs
+    at.text_input[0].set_value("")
+    rerun(at)
+    assert any("Type the true text" in i.value for i in at.info)
+    assert "st_curve" not in plotly_keys(at)
+
+
+def test_stress_test_says_why_it_cannot_distort_an_image(monkeypatch, easter2):
+    from htr import perturb
+
+    monkeypatch.setattr(perturb, "MAX_PIXELS", 100)  # every example line is now "too large"
+    at = open_page("stress")
+    (err,) = at.error
+    assert "too large to distort" in err.value
+    assert "st_run" not in [b.key for b in at.button]
 
 
 # ---------------------------------------------------------------- presentation mode

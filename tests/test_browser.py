@@ -42,6 +42,7 @@ PAGES = [  # (url path, title shown on the page)
     ("", "Reading handwriting"),
     ("recognize", "Recognize handwriting"),
     ("compare", "Compare the readers"),
+    ("stress", "Stress test"),
     ("iam_browser", "IAM handwriting database"),
     ("inside", "Inside the model"),
     ("evaluate", "Evaluate the readers"),
@@ -131,7 +132,8 @@ def test_every_page_opens_and_cold_start_is_measured(server, browser):
         assert_no_exception(browser, path or "home")
         # the navigation lists every page, and the presentation switch is there
         nav = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebarNav"]').text
-        for label in ("Home", "Recognize", "Compare engines", "IAM browser", "Inside the model", "Evaluate",
+        for label in ("Home", "Recognize", "Compare engines", "Stress test", "IAM browser", "Inside the model",
+                      "Evaluate",
                       "How it learned"):
             assert label in nav
         assert "Presentation mode" in browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"]').text

@@ -290,3 +290,16 @@ def test_plot_confusions_rows_columns_and_counts():
     small = viz.plot_confusions(conf, rows=1, cols=1)  # one true character, one reading
     assert list(small.data[0].y) == ["s", "∅ extra"] and list(small.data[0].x) == ["o"]
     assert small.layout.title.text == "6 character edits (3 outside this table)"
+
+
+def test_plot_robustness_one_curve_per_reader_in_sweep_order():
+    fig = viz.plot_robustness({"easter2": ([1.0, 0.5, 0.3], [0.05, 0.2, None]),
+                               "tesseract": ([1.0, 0.5, 0.3], [0.3, 0.6, 0.9])},
+                              "Squeeze", labels={"easter2": "Easter2 (ours)"},
+                              ticktext=["original", "0.5 ×", "0.3 ×"])
+    assert [t.name for t in fig.data] == ["Easter2 (ours)", "tesseract"]
+    assert list(fig.data[0].x) == [0, 1, 2]  # evenly, in sweep order (the factor counts down)
+    assert list(fig.data[0].y[:2]) == pytest.approx([5.0, 20.0])
+    assert fig.data[0].y[2] is None  # a failed reading is a gap, not a zero
+    assert list(fig.layout.xaxis.ticktext) == ["original", "0.5 ×", "0.3 ×"]
+    assert fig.data[0].line.color == viz.ENGINE_COLOURS["easter2"]

@@ -1,0 +1,45 @@
+"""benchmarks/robustness.py on two real lines: its table is the engines' CER on the distorted lines."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_robustness_benchmark_scores_each_level(tmp_path, iam_dir):
+    from htr.engines import get_engine
+    from htr.iam import IAM
+    from htr.metrics import aggregate
+    from htr.perturb import DISTORTIONS, perturb
+
+    out = tmp_path / "rob"
+    proc = subprocess.run([sys.executable, "benchmarks/robustness.py", "--iam-dir", str(iam_dir), "--distortions",
+                           "fade", "--engines", "easter2", "--lines", "2", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if proc.returncode == 2 and "not available" in proc.stderr:
+        pytest.skip(proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader((out.with_suffix(".csv")).open()))
+    levels = DISTORTIONS["fade"].levels
+    assert [float(r["level"]) for r in rows] == list(levels) and {r["engine"] for r in rows} == {"easter2"}
+    iam = IAM(iam_dir)
+    ids = sorted(i for i in iam.lines if i.startswith("e06-") and iam.has_line_image(i))[:2]
+    engine = get_engine("easter2")
+    for r, level in zip(rows, levels):  # the numbers are the engine's CER on those lines, so distorted
+        hyps = [engine.recognize(perturb(iam.line_image(i), "fade", level, seed=k), layout="line").text
+                for k, i in enumerate(ids)]
+        assert float(r["cer"]) == round(aggregate(zip((iam.lines[i].text for i in ids), hyps)).cer, 5)
+    md = out.with_suffix(".md").read_text()
+    assert "## Faded ink" in md and "| original |" in md
+
+
+def test_robustness_benchmark_refuses_an_unknown_distortion(tmp_path):
+    proc = subprocess.run([sys.executable, "benchmarks/robustness.py", "--distortions", "smudge",
+                           "--out", str(tmp_path / "x")], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "unknown smudge" in proc.stderr and "Traceback" not in proc.stderr
