@@ -20,7 +20,8 @@ PAGES = (
     PageInfo("app_pages/compare.py", "Compare engines", ":material/compare:",
              "The same image through all three readers: text, time, and errors against the true text."),
     PageInfo("app_pages/stress.py", "Stress test", ":material/tune:",
-             "Make a line harder step by step — slant, blur, noise, faded ink — and see where each reader breaks."),
+             "Make a line harder step by step — slant, blur, noise, faded ink — and see where each "
+             "reader breaks."),
     PageInfo("app_pages/iam_browser.py", "IAM browser", ":material/menu_book:",
              "Browse the IAM database of handwritten English (where it is installed)."),
     PageInfo("app_pages/inside.py", "Inside the model", ":material/biotech:",

@@ -196,6 +196,34 @@ def image_input(
     return SOURCES[source](key)
 
 
+def read_each(items, readers: list[str]):
+    """Read several line images with several readers under one progress bar.
+
+    ``items`` are ``(label, make_image)`` pairs; ``make_image()`` returns the
+    gray image or raises (:class:`HTRError` or ``ValueError``: a bad image).
+    Yields ``(label, reader, result, error)`` for each reading, in order, and
+    ``(label, None, None, message)`` once for an image that could not be made;
+    the others are still read. Readings are cached per image like everywhere.
+    """
+    items = list(items)
+    total, done = max(1, len(items) * len(readers)), 0
+    bar = st.progress(0.0, text="Starting…")
+    for label, make in items:
+        try:
+            gray = make()
+        except (HTRError, ValueError) as exc:
+            done += len(readers)
+            yield label, None, None, str(exc)
+            continue
+        digest = digest_of(gray)
+        for reader in readers:
+            bar.progress(done / total, text=f"{resources.reader_title(reader)} reads {label} ({done + 1}/{total})")
+            result, error = resources.try_read(reader, digest, "line", gray)
+            done += 1
+            yield label, reader, result, error
+    bar.progress(1.0, text="Done.")
+
+
 def show_figure(fig, key: str) -> None:
     """A Plotly figure, with larger type in presentation mode."""
     if presentation():

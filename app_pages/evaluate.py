@@ -64,31 +64,23 @@ chosen = c2.multiselect("Readers", readers, default=readers, format_func=reader_
 
 if st.button("Run the evaluation", type="primary", key="ev_run", disabled=not chosen):
     rows, errors = [], []
-    bar = st.progress(0.0, text="Starting…")
-    total = n * len(chosen)
-    done = 0
-    for kind, ref, name, truth in items[:n]:
-        try:
-            gray = (resources.iam_line_image(str(iam.root), ref) if kind == "iam"
-                    else resources.example_image(ref))
-        except HTRError as exc:
-            errors.append(str(exc))
-            done += len(chosen)
+    lines = {name: (kind, ref, truth) for kind, ref, name, truth in items[:n]}
+
+    def loader(kind: str, ref: str):
+        return lambda: (resources.iam_line_image(str(iam.root), ref) if kind == "iam"
+                        else resources.example_image(ref))
+
+    for name, reader, result, error in widgets.read_each(
+            [(name, loader(kind, ref)) for name, (kind, ref, _) in lines.items()], chosen):
+        if error:
+            errors.append(error if reader is None else f"{name}: {error}")
             continue
-        digest = widgets.digest_of(gray)
-        for reader in chosen:
-            bar.progress(done / total, text=f"{reader_title(reader)} reads {name} ({done + 1}/{total})")
-            result, error = resources.try_read(reader, digest, "line", gray)
-            done += 1
-            if error:
-                errors.append(f"{name}: {error}")
-                continue
-            rows.append({
-                "line": name, "source": kind, "ref": ref, "engine": reader, "truth": truth,
-                "read": result.text, "cer": cer(truth, result.text), "wer": wer(truth, result.text),
-                "seconds": result.seconds, "length": len(truth),
-            })
-    bar.progress(1.0, text=f"Done: {len(rows)} readings.")
+        kind, ref, truth = lines[name]
+        rows.append({
+            "line": name, "source": kind, "ref": ref, "engine": reader, "truth": truth,
+            "read": result.text, "cer": cer(truth, result.text), "wer": wer(truth, result.text),
+            "seconds": result.seconds, "length": len(truth),
+        })
     st.session_state["ev_results"] = {"rows": rows, "errors": errors}
 
 results = st.session_state.get("ev_results")

@@ -51,27 +51,22 @@ run_key = (image.digest, name, truth, tuple(chosen))
 if st.button(f"Read the line at all {len(dist.levels)} strengths", type="primary", key="st_run",
              disabled=not chosen):
     results, errors = {}, []
-    bar = st.progress(0.0, text="Starting…")
-    total, done = len(dist.levels) * len(chosen), 0
-    for lv, lab in zip(dist.levels, labels):
-        try:
-            img = perturb(image.gray, name, lv)
-        except ValueError as exc:  # shown with the others; the remaining strengths are still read
-            errors.append(f"{dist.title} at {lab}: {exc}")
+    by_label = dict(zip(labels, dist.levels))
+
+    def distorted(level: float):
+        return lambda: perturb(image.gray, name, level)
+
+    for lab, reader, result, error in widgets.read_each([(lab, distorted(lv)) for lv, lab in zip(dist.levels, labels)],
+                                                        chosen):
+        lv = by_label[lab]
+        if reader is None:  # the image could not be made; the other strengths are still read
+            errors.append(f"{dist.title} at {lab}: {error}")
             results.update({(r, lv): None for r in chosen})
-            done += len(chosen)
-            continue
-        digest = widgets.digest_of(img)
-        for reader in chosen:
-            bar.progress(done / total, text=f"{resources.reader_title(reader)} reads it at {lab} ({done + 1}/{total})")
-            result, error = resources.try_read(reader, digest, "line", img)
-            done += 1
-            if error:
-                errors.append(f"{resources.reader_title(reader)} at {lab}: {error}")
-                results[(reader, lv)] = None
-            else:
-                results[(reader, lv)] = result.text
-    bar.progress(1.0, text="Done.")
+        elif error:
+            errors.append(f"{resources.reader_title(reader)} at {lab}: {error}")
+            results[(reader, lv)] = None
+        else:
+            results[(reader, lv)] = result.text
     st.session_state["st_results"] = {"key": run_key, "results": results, "errors": errors}
 
 saved = st.session_state.get("st_results")

@@ -510,6 +510,30 @@ def test_stress_test_says_why_it_cannot_distort_an_image(monkeypatch, easter2):
     assert "st_run" not in [b.key for b in at.button]
 
 
+def test_read_each_reports_an_image_it_cannot_make_and_reads_the_rest(easter2):
+    def script():
+        import numpy as np
+        import streamlit as st
+
+        from app import widgets
+
+        def bad():
+            raise ValueError("no such image")
+
+        def good():
+            return np.full((40, 200), 255, np.uint8)
+
+        st.session_state["out"] = [(label, reader, error, None if result is None else result.text)
+                                   for label, reader, result, error in
+                                   widgets.read_each([("a", bad), ("b", good)], ["easter2"])]
+
+    at = AppTest.from_function(script, default_timeout=TIMEOUT).run()
+    assert not at.exception, [e.value for e in at.exception]
+    (first, second) = at.session_state["out"]
+    assert first == ("a", None, "no such image", None)  # once, not once per reader
+    assert second[:3] == ("b", "easter2", None) and isinstance(second[3], str)
+
+
 # ---------------------------------------------------------------- presentation mode
 
 
