@@ -36,6 +36,10 @@ except Exception as exc:  # shown, not raised: the page must stay usable
 
 prep = analysis.prepared
 probs = analysis.probs
+if prep.angle:
+    st.caption(f"This line leans {prep.angle:+.1f}°: Easter2 turned it level before reading it (its 80 rows "
+               "are the network's channels, so a climbing line would cross them). Everything below is placed "
+               "back on the image as you gave it.")
 steps = np.arange(probs.shape[0])
 columns = prep.step_to_column(steps)
 decoded = viz.spans_to_columns(analysis.greedy.spans, prep.step_edges_to_columns)

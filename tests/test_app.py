@@ -391,6 +391,24 @@ def test_inside_the_model_shows_all_four_views(easter2):
     assert not [e for e in at.expander if e.label == "What a language model changes"]  # no IAM, no LM
 
 
+def test_inside_the_model_says_when_it_straightened_a_leaning_line(easter2):
+    from htr.images import load_image
+    from htr.perturb import perturb
+
+    at = open_page("inside")
+    assert "turned it level" not in texts(at)  # the example lines are level
+    tilted = perturb(load_image(EXAMPLES / "line-01.png"), "rotate", 6)
+    buf = io.BytesIO()
+    Image.fromarray(tilted).save(buf, format="PNG")
+    at.radio(key="in_source").set_value("Upload")
+    rerun(at)
+    at.file_uploader(key="in_upload").upload("askew.png", buf.getvalue(), "image/png")
+    rerun(at)
+    (note,) = [c.value for c in at.caption if "turned it level" in c.value]
+    assert "leans +6." in note or "leans +5." in note  # the angle it found, about the 6° given
+    assert "in_ctc" in plotly_keys(at)
+
+
 def test_inside_the_model_shows_what_the_language_model_changes(with_iam):
     at = open_page("inside")
     (lm,) = [e for e in at.expander if e.label == "What a language model changes"]

@@ -316,3 +316,31 @@ def test_lm_decoder_without_an_iam_copy_says_so(weights, tmp_path):
     eng = Easter2Engine(weights=weights, decoder="lm", lm_dir=tmp_path)
     with pytest.raises(EngineUnavailable, match="no language model: .*train.lines.txt"):
         eng.recognize(synthetic_line(seed=8))
+
+
+def test_deskew_reads_leaning_real_lines_about_as_well_as_level_ones(iam_dir):
+    """The shipped weights on 8 real validation lines, level and turned 6° (as a photo taken askew)."""
+    from htr.engines import get_engine
+    from htr.iam import IAM
+    from htr.metrics import aggregate
+    from htr.model import DEFAULT_WEIGHTS
+    from htr.perturb import perturb
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip(f"no shipped weights at {DEFAULT_WEIGHTS}")
+    iam = IAM(iam_dir)
+    have = set(iam.available_lines())
+    ids = [i for i in iam.splits("aachen")["validation"] if i in have][:8]
+    if len(ids) < 4:
+        pytest.skip(f"too few validation line images in {iam_dir}")
+    refs = [iam.lines[i].text for i in ids]
+    level = [iam.line_image(i) for i in ids]
+    tilted = [perturb(g, "rotate", 6) for g in level]
+    on, off = get_engine("easter2"), get_engine("easter2", deskew=False)
+
+    def score(engine, images):
+        return aggregate(zip(refs, (engine.recognize(g, layout="line").text for g in images))).cer
+
+    assert score(on, level) == score(off, level)  # a level line is read as it is
+    assert score(on, tilted) <= score(on, level) + 0.03
+    assert score(off, tilted) > 2 * score(on, tilted) + 0.05  # without it, the model loses the line

@@ -305,3 +305,72 @@ def test_normalize_ink_of_a_crop_and_of_its_copy_agree():
     g = with_bar(90, 700, 100, 300, paper=240, ink=30)
     crop = g[10:80, 50:600]  # not contiguous
     np.testing.assert_array_equal(normalize_ink(crop), normalize_ink(np.ascontiguousarray(crop)))
+
+
+# ---------------------------------------------------------------- deskew
+
+
+def _text_line(text: str = "a leaning line of text, to be set level", size: int = 48) -> np.ndarray:
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=size)
+    left, top, right, bottom = font.getbbox(text)
+    img = Image.new("L", (right - left + 60, bottom - top + 40), 245)
+    ImageDraw.Draw(img).text((30 - left, 20 - top), text, fill=15, font=font)
+    return np.asarray(img)
+
+
+@pytest.mark.parametrize("degrees", [-8, -3, 2, 5, 12])
+def test_skew_angle_finds_how_far_a_line_was_turned(degrees):
+    from htr.perturb import perturb
+
+    line = _text_line()
+    assert abs(preprocess.skew_angle(line)) <= 0.5
+    assert preprocess.skew_angle(perturb(line, "rotate", degrees)) == pytest.approx(degrees, abs=0.75)
+
+
+def test_deskew_leaves_level_lines_alone_and_turns_leaning_ones_back():
+    from htr.perturb import perturb
+
+    line = _text_line()
+    same, angle = preprocess.deskew_line(line)
+    assert same is line and angle == 0.0
+    turned, angle = preprocess.deskew_line(perturb(line, "rotate", 6))
+    assert angle == pytest.approx(6, abs=0.75)
+    rows = np.nonzero((turned < 128).sum(axis=1))[0]
+    level_rows = np.nonzero((line < 128).sum(axis=1))[0]
+    assert rows[-1] - rows[0] <= (level_rows[-1] - level_rows[0]) * 1.3  # the ink band is flat again
+    assert preprocess.deskew_line(np.full((40, 300), 255, np.uint8))[1] == 0.0  # nothing to go by
+
+
+def test_a_deskewed_line_maps_back_onto_the_image_as_given():
+    from htr.perturb import perturb
+
+    tilted = perturb(_text_line(), "rotate", 7)
+    prep = preprocess.prepare_line(tilted, width=None, deskew=True)  # framed, as the engine reads
+    assert prep.angle == pytest.approx(7, abs=0.75) and prep.straight_shape != tilted.shape
+    steps = np.arange(prep.content_steps - 1)
+    cols = prep.step_to_column(steps)
+    assert np.all(np.diff(cols) > 0)
+    assert np.array_equal(prep.column_to_step(cols), steps)
+    # each decile of the ink along the image's columns falls on the step the mapping names
+    cols_ink = np.cumsum(normalize_ink(tilted).sum(axis=0))
+    steps_ink = np.cumsum(ink_per_step(prep))
+    for q in (0.1, 0.25, 0.5, 0.75, 0.9):
+        col = int(np.searchsorted(cols_ink / cols_ink[-1], q))
+        step = int(np.searchsorted(steps_ink / steps_ink[-1], q))
+        assert abs(int(prep.column_to_step(col)) - step) <= 2, q
+    # a map over the whole input lands on the tilted ink, not beside it
+    cover = prep.to_image(np.ones((HEIGHT, prep.content), np.float32))
+    assert cover.shape == tilted.shape
+    ink = tilted < 100
+    assert (cover[ink] > 0.5).mean() > 0.95
+    assert cover[0, 0] == 0 and cover[-1, -1] == 0  # the corners a rising line leaves empty stay empty
+
+
+def test_deskew_is_off_unless_asked():
+    from htr.perturb import perturb
+
+    tilted = perturb(_text_line(), "rotate", 7)
+    assert prepare_line(tilted).angle == 0.0
+    assert prepare_line(tilted, deskew=True).angle != 0.0

@@ -16,7 +16,7 @@ def get_engine(name: str, **options) -> Engine:
     if name == "easter2":
         from htr.engines.easter2 import Easter2Engine
 
-        keep = {k: v for k, v in options.items() if k in ("weights", "decoder", "width", "lm_dir")}
+        keep = {k: v for k, v in options.items() if k in ("weights", "decoder", "width", "lm_dir", "deskew")}
         return Easter2Engine(**keep)
     if name == "tesseract":
         from htr.engines.tesseract import TesseractEngine

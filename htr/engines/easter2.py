@@ -60,13 +60,16 @@ class Easter2Engine(Engine):
     ``decoder``: one of :data:`DECODERS`; "lm" fits its language model on the
     train-split transcriptions of the IAM copy at ``lm_dir`` (default
     ``$IAM_DIR``, else ``../shared/iam``) and says so where there is none.
+    ``deskew`` (default on) turns a line that leans 1° or more level before
+    reading it (:func:`htr.preprocess.deskew_line`); the views map back onto
+    the image as given.
     """
 
     name = "easter2"
     title = "Easter2 (ours)"
 
     def __init__(self, weights=None, decoder: str = "greedy", width: int | None = WIDTH,
-                 precision: str | None = None, lm_dir=None):
+                 precision: str | None = None, lm_dir=None, deskew: bool = True):
         if decoder not in DECODERS:
             raise ValueError(f"unknown decoder {decoder!r}: use one of {', '.join(DECODERS)}")
         if precision not in (None, *PRECISIONS):
@@ -76,6 +79,7 @@ class Easter2Engine(Engine):
         self.lm_dir = lm_dir
         self.width = width
         self.precision = precision
+        self.deskew = deskew
         self._model = None
         self._fast = None
         self._lite = None  # the int8 reader, when it is this engine's reading path
@@ -200,7 +204,7 @@ class Easter2Engine(Engine):
 
     def read_lines(self, grays: list[np.ndarray]) -> list[ctc.Decoded]:
         """Decode several line images, batched by similar width."""
-        preps = [prepare_line(g, self.width) for g in grays]
+        preps = [prepare_line(g, self.width, deskew=self.deskew) for g in grays]
         probs = self._forward(preps)
         return [self._decode(pr[: p.content_steps]) for pr, p in zip(probs, preps)]
 
@@ -231,7 +235,7 @@ class Easter2Engine(Engine):
 
     def analyze(self, image: np.ndarray, beam: bool = True) -> Analysis:
         """One forward pass with the SE gates and unit activations, decoded both ways."""
-        prep = prepare_line(image, self.width)
+        prep = prepare_line(image, self.width, deskew=self.deskew)
         (out,) = self._forward([prep], inspect=True)
         n = prep.content_steps
         probs = out["probs"][:n]
@@ -246,7 +250,7 @@ class Easter2Engine(Engine):
         import tensorflow as tf
 
         model = self._load()
-        prep = prepare_line(image, self.width)
+        prep = prepare_line(image, self.width, deskew=self.deskew)
         x = tf.convert_to_tensor(prep.x[None])
         with tf.GradientTape() as tape:
             tape.watch(x)
