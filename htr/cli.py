@@ -340,7 +340,8 @@ def _show_edit(true: str, read: str, count: int) -> str:
 
 
 def _evaluate_engine(name: str, kwargs: dict, iam, ids: list[str], per_line: bool):
-    """Read every line with one engine: ``[(id, truth, text, seconds)]``, or None after an error line."""
+    """Read every line with one engine: ``([(id, truth, text, seconds)], status)``; None for the readings
+    (after its error line) where the engine cannot run or breaks; a bad line costs only itself."""
     from htr.errors import EngineUnavailable, HTRError
 
     engine, reason = _open_engine(name, kwargs)
@@ -399,6 +400,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             return EXIT_ERROR
     if args.limit is not None and args.limit < 1:
         _err("evaluate", f"--limit must be at least 1, not {args.limit}")
+        return EXIT_ERROR
+    if args.confusions < 0:
+        _err("evaluate", f"--confusions must be 0 or more, not {args.confusions}")
         return EXIT_ERROR
     iam = _open_iam(args)
     if iam is None:

@@ -119,7 +119,8 @@ DISTORTIONS: dict[str, Distortion] = {d.name: d for d in (
                "Sheared to the right, as a writer in a hurry leans. Easter2's training lines leaned "
                "from −12° to 28°.", _slant),
     Distortion("rotate", "Rotation", "°", (0, 2, 4, 6, 8, 10),
-               "The whole line turned, as a photo taken askew.", _rotate),
+               "The whole line turned, as a photo taken askew. Easter2 turns a leaning line level before "
+               "reading it.", _rotate),
     Distortion("squeeze", "Squeeze", "× width", (1.0, 0.8, 0.65, 0.5, 0.4, 0.3),
                "The same words in less width: cramped handwriting.", _squeeze),
     Distortion("blur", "Blur", "px", (0, 1, 2, 3, 4, 6),

@@ -399,6 +399,7 @@ def test_evaluate_goes_on_past_an_engine_that_cannot_run(run_cli, iam_dir, tmp_p
     [
         (("--split", "nope"), "error: iam: no split 'nope' in scheme 'aachen'"),
         (("--limit", "0"), "error: evaluate: --limit must be at least 1"),
+        (("--confusions", "-2"), "error: evaluate: --confusions must be 0 or more"),
         (("--engine", "tesseract", "--decoder", "lm"), "error: evaluate: --decoder: only for the easter2 engine"),
         (("--iam-dir", "/no/such/iam"), "error: iam: IAM folder not found: /no/such/iam"),
     ],
