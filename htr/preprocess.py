@@ -253,18 +253,51 @@ def skew_angle(gray: np.ndarray, max_deg: float = DESKEW_MAX_DEG) -> float:
     pixel so that 0° gets no advantage from the pixel grid. About 2 ms a line.
     Returns 0.0 where there is too little ink to tell.
     """
+    pts = _ink_points(gray)
+    if pts is None:
+        return 0.0
+    xs, ys = pts
+    return round(_sharpest(lambda a: _profile_sharpness(xs, ys, a), -max_deg, max_deg, 1.0, 0.25), 2)
+
+
+def _ink_points(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Ink pixel coordinates of the line scaled to 48 rows, centred and jittered within their pixels
+    (so that no angle gets help from the pixel grid); None where there is too little ink."""
     h, w = gray.shape
     scale = 48 / h
     small = np.asarray(Image.fromarray(gray).resize((max(1, int(round(w * scale))), 48), Image.Resampling.BILINEAR))
     ys, xs = np.nonzero(normalize_ink(small, gray_levels(small)) > 0.35)
     if len(xs) < 30:
-        return 0.0
+        return None
     jitter = np.random.default_rng(0)
-    xs = xs - xs.mean() + jitter.uniform(-0.5, 0.5, len(xs))
-    ys = ys - ys.mean() + jitter.uniform(-0.5, 0.5, len(ys))
-    coarse = max(np.arange(-max_deg, max_deg + 1e-9, 1.0), key=lambda a: _profile_sharpness(xs, ys, a))
-    fine = max(np.arange(coarse - 1.0, coarse + 1.0 + 1e-9, 0.25), key=lambda a: _profile_sharpness(xs, ys, a))
-    return float(round(fine, 2))
+    return (xs - xs.mean() + jitter.uniform(-0.5, 0.5, len(xs)),
+            ys - ys.mean() + jitter.uniform(-0.5, 0.5, len(ys)))
+
+
+def _sharpest(score, lo: float, hi: float, coarse: float, fine: float) -> float:
+    best = max(np.arange(lo, hi + 1e-9, coarse), key=score)
+    return float(max(np.arange(best - coarse, best + coarse + 1e-9, fine), key=score))
+
+
+def slant_angle(gray: np.ndarray, max_deg: float = 45.0) -> float:
+    """How many degrees the writing's upright strokes lean to the right (negative: a backhand).
+
+    The same projection idea as :func:`skew_angle`, on columns: shearing the
+    ink by the right angle stands the strokes upright, so the column profile
+    is sharpest (2.5° then 0.5° steps over ±``max_deg``). A measure for people
+    and benchmarks (``benchmarks/slant.py``); reading does not use it.
+    """
+    pts = _ink_points(gray)
+    if pts is None:
+        return 0.0
+    xs, ys = pts
+
+    def score(a: float) -> float:
+        cols = np.rint(xs + ys * math.tan(math.radians(a))).astype(np.int64)
+        counts = np.bincount(cols - cols.min())
+        return float(np.dot(counts, counts))
+
+    return round(_sharpest(score, -max_deg, max_deg, 2.5, 0.5), 2)
 
 
 def deskew_line(gray: np.ndarray, min_deg: float = DESKEW_MIN_DEG) -> tuple[np.ndarray, float]:

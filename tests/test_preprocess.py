@@ -374,3 +374,15 @@ def test_deskew_is_off_unless_asked():
     tilted = perturb(_text_line(), "rotate", 7)
     assert prepare_line(tilted).angle == 0.0
     assert prepare_line(tilted, deskew=True).angle != 0.0
+
+
+@pytest.mark.parametrize("shear", [-15, 10, 25])
+def test_slant_angle_follows_a_known_shear(shear):
+    from htr.perturb import perturb
+    from htr.synth.render import specimen
+
+    line, _ = specimen("upright letters with tall strokes: hill, bell, kit", "patrick-hand", seed=2, slant=0)
+    base = preprocess.slant_angle(line)
+    assert abs(base) <= 6  # a print hand drawn without slant stands about upright
+    assert preprocess.slant_angle(perturb(line, "slant", shear)) - base == pytest.approx(shear, abs=2.5)
+    assert preprocess.slant_angle(np.full((40, 300), 255, np.uint8)) == 0.0  # no ink: no slant

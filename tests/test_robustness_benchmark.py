@@ -1,4 +1,4 @@
-"""benchmarks/robustness.py on two real lines: its table is the engines' CER on the distorted lines."""
+"""benchmarks/robustness.py and benchmarks/slant.py on real lines: their numbers are the engine's CER there."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,3 +45,30 @@ def test_robustness_benchmark_refuses_an_unknown_distortion(tmp_path):
     proc = subprocess.run([sys.executable, "benchmarks/robustness.py", "--distortions", "smudge",
                            "--out", str(tmp_path / "x")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "unknown smudge" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_slant_benchmark_measures_leans_and_sheared_cer(tmp_path, iam_dir):
+    from htr.engines import get_engine
+    from htr.iam import IAM
+    from htr.metrics import aggregate
+    from htr.preprocess import slant_angle
+
+    out = tmp_path / "slant"
+    proc = subprocess.run([sys.executable, "benchmarks/slant.py", "--iam-dir", str(iam_dir), "--synthetic", "6",
+                           "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    if proc.returncode == 2 and "not available" in proc.stderr:
+        pytest.skip(proc.stderr.strip())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader(out.with_suffix(".csv").open()))
+    iam = IAM(iam_dir)
+    ids = sorted(i for i in iam.lines if i.startswith("e06-") and iam.has_line_image(i))
+    lean = {r["set"]: r for r in rows if r["kind"] == "slant"}
+    assert float(lean["real e06 (all)"]["median"]) == round(float(np.median([slant_angle(iam.line_image(i))
+                                                                               for i in ids])), 1)
+    assert lean["synthetic training-style lines"]["n"] == "6"
+    level = {r["set"]: r for r in rows if r["kind"] == "shear" and r["shear_deg"] == "0"}
+    engine = get_engine("easter2")
+    score = aggregate((iam.lines[i].text, engine.recognize(iam.line_image(i), layout="line").text) for i in ids)
+    assert float(level["real e06 (all)"]["cer"]) == round(score.cer, 5)
+    assert int(level["real e06 (all)"]["char_edits"]) == score.char_edits
+    assert "| +15° |" in out.with_suffix(".md").read_text()
