@@ -9,6 +9,7 @@ from htr import viz
 from htr.alphabet import label
 from htr.errors import HTRError
 from htr.metrics import cer
+from htr.preprocess import slant_angle
 
 st.title("Inside the model")
 st.markdown(
@@ -36,6 +37,15 @@ except Exception as exc:  # shown, not raised: the page must stay usable
 
 prep = analysis.prepared
 probs = analysis.probs
+lean = slant_angle(image.gray)
+if lean <= -3:
+    st.caption(f"The writing leans {-lean:.0f}° back, to the left. Easter2 learnt from synthetic lines that lean "
+               "right far more often than back, so a backhand is harder for it: the Stress test page shows what "
+               "shearing a line does to each reader.")
+elif lean >= 3:
+    st.caption(f"The writing leans {lean:.0f}° to the right.")
+else:
+    st.caption("The writing stands about upright.")
 if prep.angle:
     st.caption(f"This line leans {prep.angle:+.1f}°: Easter2 turned it level before reading it (its 80 rows "
                "are the network's channels, so a climbing line would cross them). Everything below is placed "

@@ -404,6 +404,7 @@ def test_inside_the_model_says_when_it_straightened_a_leaning_line(easter2):
     rerun(at)
     at.file_uploader(key="in_upload").upload("askew.png", buf.getvalue(), "image/png")
     rerun(at)
+    assert any(c.value.startswith("The writing ") for c in at.caption)  # its slant, in words
     (note,) = [c.value for c in at.caption if "turned it level" in c.value]
     assert "leans +6." in note or "leans +5." in note  # the angle it found, about the 6° given
     assert "in_ctc" in plotly_keys(at)
