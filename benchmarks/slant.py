@@ -4,7 +4,9 @@
 
 1. The slant of every e06-* line (:func:`htr.preprocess.slant_angle`: degrees
    the upright strokes lean right, negative for a backhand), per Aachen split,
-   beside the slant of 300 held-back synthetic training-style lines.
+   beside the slant of 300 held-back synthetic lines in the renderer's default
+   style (slants drawn from −12° to 28°: the training lines of stages 1–4b;
+   stage 5 drew them from −32°).
 2. Easter2's CER (default reading: greedy, int8 on a CPU) per split with every
    line sheared by a fixed angle (:func:`htr.perturb.perturb` ``slant``), from
    −10° to +30°. This is a measurement, not a tuning step: reading does not
@@ -60,7 +62,7 @@ def main(argv=None) -> int:
                 "max": round(float(v.max()), 1)}
 
     lean = {name: spread([slants[k] for k in idx]) for name, idx in groups.items()}
-    lean["synthetic training-style lines"] = spread(synth_slants)
+    lean["synthetic lines, default style (stages 1–4b)"] = spread(synth_slants)
 
     engine = get_engine("easter2")
     ok, why = engine.availability()
@@ -87,7 +89,8 @@ def main(argv=None) -> int:
         f"Command `python benchmarks/slant.py`; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
         f"{os.cpu_count()} cores; {time.time() - t0:.0f} s. Slant by `htr.preprocess.slant_angle` (degrees the "
         "upright strokes lean right; negative: a backhand), on the real e06-* lines and on "
-        f"{args.synthetic} held-back synthetic lines drawn as training draws them.",
+        f"{args.synthetic} held-back synthetic lines in the renderer's default style (slants drawn from −12° "
+        "to 28°, as the training lines of stages 1–4b; stage 5 drew them from −32°).",
         "",
         "| lines | n | min | 10 % | median | 90 % | max |",
         "|---|---|---|---|---|---|---|",

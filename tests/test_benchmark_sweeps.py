@@ -65,7 +65,7 @@ def test_slant_benchmark_measures_leans_and_sheared_cer(tmp_path, iam_dir):
     lean = {r["set"]: r for r in rows if r["kind"] == "slant"}
     assert float(lean["real e06 (all)"]["median"]) == round(float(np.median([slant_angle(iam.line_image(i))
                                                                                for i in ids])), 1)
-    assert lean["synthetic training-style lines"]["n"] == "6"
+    assert lean["synthetic lines, default style (stages 1–4b)"]["n"] == "6"
     level = {r["set"]: r for r in rows if r["kind"] == "shear" and r["shear_deg"] == "0"}
     engine = get_engine("easter2")
     score = aggregate((iam.lines[i].text, engine.recognize(iam.line_image(i), layout="line").text) for i in ids)

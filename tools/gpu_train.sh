@@ -7,12 +7,14 @@
 # Set BENCH=1 to measure inference throughput (benchmarks/gpu_throughput.py) first,
 # STEP=1 to time the training step by batch size and feed (benchmarks/train_step.py;
 # STEP_ARGS overrides its flags) — then pass the batch that wins, e.g. --batch 256.
-# Stage 4b (2026-11-26, H100; how the shipped weights were made, models/MODEL_CARD.md):
+# Stage 4b (2026-11-26, H100; see models/MODEL_CARD.md):
 # the 89 fonts but five held out as unseen hands, weights averaged (ema), best
 # epoch by the mean of the held-out fonts' and the real validation lines' CER,
 # among epochs within the ship rule's bound on the real lines (real_max):
 #   bash tools/gpu_train.sh 7 OUT --init RUN4A/best.weights.h5 \
 #     --config tools/finetune_stage4.json --steps-per-epoch 300
+# Stage 5 (the shipped weights): the same from 4b's best, with backhand slants too:
+#   bash tools/gpu_train.sh 3 OUT --init RUN4B/best.weights.h5 --config tools/finetune_stage5.json
 # One device call may run 600 s: MINUTES is the optimisation loop alone (start-up,
 # validation sets and the last evaluation come on top), so keep it <= 6 with STEP=1
 # (the step benchmark takes about 90 s) and <= 7 without. The best weights and the
