@@ -64,25 +64,25 @@ class Prepared:
         """Time steps that cover the line itself (not the padding)."""
         return -(-self.content // STRIDE)
 
-    def _rotation(self) -> tuple[float, float, float, float, float, float, float]:
-        """(cos, sin, centre x/y of the original, centre x/y of the straightened image, middle row of the line)."""
-        h, w = self.orig_shape
+    def _rotation(self) -> tuple[float, float, float, float, float, float]:
+        """(cos, sin, centre column of the original, centre column and row of the straightened image,
+        the line's middle row in it)."""
         sh, sw = self.straight_shape or self.orig_shape
         t = math.radians(self.angle)
-        mid = self.y_off + HEIGHT / self.sy / 2  # the line's middle row, straightened
-        return math.cos(t), math.sin(t), w / 2, h / 2, sw / 2, sh / 2, mid
+        mid = self.y_off + HEIGHT / self.sy / 2
+        return math.cos(t), math.sin(t), self.orig_shape[1] / 2, sw / 2, sh / 2, mid
 
     def _to_original_x(self, u: np.ndarray) -> np.ndarray:
         """Column ``u`` of the straightened image, on the line's middle row, as a column of the original."""
         if not self.angle:
             return u
-        c, s, cx, _cy, cu, cv, mid = self._rotation()
+        c, s, cx, cu, cv, mid = self._rotation()
         return cx + (u - cu) * c + (mid - cv) * s
 
     def _from_original_x(self, x: np.ndarray) -> np.ndarray:
         if not self.angle:
             return x
-        c, s, cx, _cy, cu, cv, mid = self._rotation()
+        c, s, cx, cu, cv, mid = self._rotation()
         return cu + (x - cx - (mid - cv) * s) / c
 
     def step_to_column(self, t) -> np.ndarray:
@@ -236,10 +236,10 @@ DESKEW_MIN_DEG = 1.0
 DESKEW_MAX_DEG = 15.0
 
 
-def _profile_sharpness(xs: np.ndarray, ys: np.ndarray, degrees: float) -> float:
-    t = math.radians(degrees)
-    rows = np.rint(ys * math.cos(t) + xs * math.sin(t)).astype(np.int64)
-    counts = np.bincount(rows - rows.min())
+def _sharpness(positions: np.ndarray) -> float:
+    """How much ink piles up at the same (rounded) positions: the sum of squared counts."""
+    bins = np.rint(positions).astype(np.int64)
+    counts = np.bincount(bins - bins.min())
     return float(np.dot(counts, counts))
 
 
@@ -257,7 +257,11 @@ def skew_angle(gray: np.ndarray, max_deg: float = DESKEW_MAX_DEG) -> float:
     if pts is None:
         return 0.0
     xs, ys = pts
-    return round(_sharpest(lambda a: _profile_sharpness(xs, ys, a), -max_deg, max_deg, 1.0, 0.25), 2)
+    def rows(a: float) -> float:  # the ink's rows once the line is turned by a
+        t = math.radians(a)
+        return _sharpness(ys * math.cos(t) + xs * math.sin(t))
+
+    return round(_sharpest(rows, -max_deg, max_deg, 1.0, 0.25), 2)
 
 
 def _ink_points(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -292,12 +296,10 @@ def slant_angle(gray: np.ndarray, max_deg: float = 45.0) -> float:
         return 0.0
     xs, ys = pts
 
-    def score(a: float) -> float:
-        cols = np.rint(xs + ys * math.tan(math.radians(a))).astype(np.int64)
-        counts = np.bincount(cols - cols.min())
-        return float(np.dot(counts, counts))
+    def columns(a: float) -> float:  # the ink's columns once the strokes are sheared upright by a
+        return _sharpness(xs + ys * math.tan(math.radians(a)))
 
-    return round(_sharpest(score, -max_deg, max_deg, 2.5, 0.5), 2)
+    return round(_sharpest(columns, -max_deg, max_deg, 2.5, 0.5), 2)
 
 
 def deskew_line(gray: np.ndarray, min_deg: float = DESKEW_MIN_DEG) -> tuple[np.ndarray, float]:
