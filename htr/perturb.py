@@ -23,13 +23,16 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageFilter
 
+from htr.preprocess import gray_percentile
+
 #: Images with more pixels than this are refused (a distortion may enlarge them).
 MAX_PIXELS = 20_000_000
 
 
 def paper_level(gray: np.ndarray) -> int:
-    """The paper's gray: the 90th percentile of the image (ink covers far less than 10 % of a line)."""
-    return int(np.percentile(gray, 90))
+    """The paper's gray: the 90th percentile of the image (ink covers far less than 10 % of a line),
+    as :func:`htr.preprocess.frame_line` pads with."""
+    return int(gray_percentile(gray, 90, np.float64))
 
 
 def _check(gray: np.ndarray) -> np.ndarray:

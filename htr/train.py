@@ -572,10 +572,11 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
             rows.append(row)
             log(json.dumps(row))
             state["seconds"] += time.time() - e0
-            if not eligible(cfg, cer_r):
+            may_be_best = eligible(cfg, cer_r)
+            if not may_be_best:
                 log(f"epoch {state['epoch']}: real validation CER {cer_r:.4f} is above real_max {cfg.real_max}: "
                     "it cannot be the best epoch")
-            if eligible(cfg, cer_r) and (state["best"] is None or sel < state["best"]):
+            if may_be_best and (state["best"] is None or sel < state["best"]):
                 state["best"], state["bad_epochs"] = sel, 0
                 _save_clean_weights(model, out_dir / "best.weights.h5")
             else:
