@@ -9,7 +9,13 @@ augmentation (joining lines), on a mix of data sources weighted in a config:
 * ``synth``: handwriting lines rendered on the fly from the vendored fonts
   (:mod:`htr.synth`), texts from IAM's training split plus built-in English;
 * ``iam``: real IAM lines of the training split found under ``--iam-dir``
-  (Aachen ``train``; never validation or test lines).
+  (Aachen ``train``; never validation or test lines);
+* ``copiste``, ``poilus``: real scanned lines of the *train* hands of
+  ``--hands-dir`` (:mod:`htr.data.hands`; validation and report hands never train),
+  texts mapped into the alphabet (:mod:`htr.data.text`), augmented (width,
+  slant, TACo);
+* ``unipen``: pen strokes of the train writers, rendered as ink on paper anew
+  at every use (:mod:`htr.data.strokes`).
 
 Worker processes render and preprocess samples into a replay buffer, so the
 accelerator never waits for Pillow; a thread draws the next batches from the
@@ -84,6 +90,9 @@ class Config:
     holdout_fonts: list = field(default_factory=list)  # font stems never trained on: a validation set of unseen hands
     select: str = "real"  # which validation CER picks the best epoch: "real", "fonts" or "real+fonts" (their mean)
     real_max: float = 0.0  # > 0: an epoch whose real validation CER is above this cannot be the best (a ship rule's bound)
+    hands_dir: str = ""  # ../shared/hands (or $HANDS_DIR): sources copiste, poilus, unipen
+    hands_val_lines: int = 8  # validation lines per validation hand (the first ones of each hand)
+    real_slant: float = 12.0  # real hand lines: random shear within ±this many degrees
 
 
 PRESETS = {
@@ -115,7 +124,9 @@ def _to_sample(gray: np.ndarray, text: str, width: int) -> tuple[np.ndarray, np.
     return (prep.x * 255).astype(np.uint8), label
 
 
-SELECT = ("real", "fonts", "real+fonts")
+SELECT = ("real", "fonts", "real+fonts", "hands")
+#: Sources of real hands (``../shared/hands``), each a training source and a validation set.
+HAND_SOURCES = ("copiste", "poilus", "unipen")
 
 
 def split_fonts(cfg: Config) -> tuple[list[Path], list[Path]]:
@@ -141,6 +152,11 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"select must be one of {', '.join(SELECT)}, not {cfg.select!r}")
     if not isinstance(cfg.holdout_fonts, list) or not all(isinstance(f, str) for f in cfg.holdout_fonts):
         raise ValueError(f"holdout_fonts must be a list of font names, not {cfg.holdout_fonts!r}")
+    if cfg.select == "hands" and not cfg.hands_dir:
+        raise ValueError("select 'hands' needs the real hands: pass --hands-dir (or set HANDS_DIR)")
+    unknown = sorted(set(cfg.sources) - {"synth", "iam", *HAND_SOURCES})
+    if unknown:
+        raise ValueError(f"sources: unknown source(s) {', '.join(unknown)} (known: synth, iam, {', '.join(HAND_SOURCES)})")
     if "fonts" in cfg.select and not cfg.holdout_fonts:
         raise ValueError(f"select {cfg.select!r} needs holdout_fonts: there is no unseen font to validate on")
     if not 0.0 <= cfg.real_max < 1.0:
@@ -155,8 +171,16 @@ def check_config(cfg: Config) -> None:
                              "trained on them (models/training/fonts.txt), so they are not unseen hands")
 
 
-def selection_cer(cfg: Config, real: float | None, fonts: float | None, synth: float) -> float:
-    """The validation CER that picks the best epoch: ``cfg.select`` where its sets exist, else synthetic."""
+def selection_cer(cfg: Config, real: float | None, fonts: float | None, synth: float,
+                  hands: dict[str, float] | None = None) -> float:
+    """The validation CER that picks the best epoch: ``cfg.select`` where its sets exist, else synthetic.
+
+    ``hands``: the mean over the validation hands of every hand source and the
+    IAM validation lines (each set counts once, whatever its size).
+    """
+    if cfg.select == "hands" and (hands or real is not None):
+        vals = list((hands or {}).values()) + ([real] if real is not None else [])
+        return float(np.mean(vals))
     if cfg.select == "fonts" and fonts is not None:
         return fonts
     if cfg.select == "real+fonts" and real is not None and fonts is not None:
@@ -188,7 +212,10 @@ class SampleMaker:
         self.renderer = LineRenderer(fonts=split_fonts(cfg)[0], seed=seed, style=Style(**cfg.synth_style))
         self.texts = training_texts(Path(iam_dir) if iam_dir else None, self.rng)
         self.real = load_real_lines(iam_dir, "train") if cfg.sources.get("iam", 0) > 0 else []
-        names = [n for n, w in cfg.sources.items() if w > 0 and (n != "iam" or self.real)]
+        self.hands = {src: load_hand_lines(cfg.hands_dir, src, "train")
+                      for src in HAND_SOURCES if cfg.sources.get(src, 0) > 0}
+        names = [n for n, w in cfg.sources.items()
+                 if w > 0 and (n != "iam" or self.real) and (n not in HAND_SOURCES or self.hands.get(n))]
         weights = np.array([cfg.sources[n] for n in names], dtype=float)
         self.names, self.weights = names, weights / weights.sum()
 
@@ -199,6 +226,10 @@ class SampleMaker:
         if src == "iam":
             gray, text = self.real[self.rng.integers(len(self.real))]
             gray = _stretch(gray, self.rng, 0.8, 1.25)
+        elif src in HAND_SOURCES:
+            rec, text = self.hands[src][self.rng.integers(len(self.hands[src]))]
+            gray = hand_image(rec, self.rng)
+            gray = augment_real(gray, self.rng, self.cfg.real_slant)
         else:
             text = self.texts[self.rng.integers(len(self.texts))]
             gray = self.renderer.render(text, self.rng)
@@ -365,6 +396,66 @@ def load_real_lines(iam_dir: str | Path | None, split: str) -> list[tuple[np.nda
     return out
 
 
+def load_hand_lines(hands_dir: str | None, source: str, split: str) -> list:
+    """(record, text in the alphabet) of one hand source's ``split`` (see :mod:`htr.data.hands`)."""
+    from htr.data.hands import lines_of
+
+    return lines_of(source, split, hands_dir or None)
+
+
+def hand_image(rec, rng: np.random.Generator) -> np.ndarray:
+    """A hand line's image: read from its file, or its pen strokes rendered anew."""
+    if rec.image is None:
+        from htr.data.strokes import render_strokes
+
+        return render_strokes(rec.strokes, rng)
+    return rec.gray()
+
+
+def augment_real(gray: np.ndarray, rng: np.random.Generator, slant: float) -> np.ndarray:
+    """A real line drawn a little differently each time: width ×0.8–1.25, a shear within ±``slant`` degrees."""
+    from htr.perturb import perturb
+
+    gray = _stretch(gray, rng, 0.8, 1.25)
+    if slant > 0 and min(gray.shape) >= 2 and rng.random() < 0.7:
+        gray = perturb(gray, "slant", float(rng.uniform(-slant, slant)), seed=int(rng.integers(1 << 31)))
+    return gray
+
+
+def uses_hands(cfg: Config) -> bool:
+    """Whether a run trains on or selects by the real hands (then every epoch validates on them)."""
+    return bool(cfg.hands_dir) and (cfg.select == "hands" or any(cfg.sources.get(s, 0) > 0 for s in HAND_SOURCES))
+
+
+def hand_validation_sets(cfg: Config) -> dict[str, list[tuple[np.ndarray, str]]]:
+    """The first ``cfg.hands_val_lines`` lines of every validation hand, per source found.
+
+    Pen-stroke lines are rendered once with a seed fixed by the line id, so every
+    epoch (and ``--validate``) sees the same images. A source that cannot be read
+    here is left out (the log says which sets there are).
+    """
+    import zlib
+
+    from htr.data.lines import DataError
+
+    out = {}
+    for src in HAND_SOURCES:
+        try:
+            lines = load_hand_lines(cfg.hands_dir, src, "validation")
+        except (DataError, ImportError, KeyError):
+            continue
+        per_hand: dict[str, int] = {}
+        chosen = []
+        for rec, text in lines:
+            if per_hand.get(rec.hand, 0) < cfg.hands_val_lines:
+                per_hand[rec.hand] = per_hand.get(rec.hand, 0) + 1
+                rng = np.random.default_rng(zlib.crc32(rec.id.encode()))
+                chosen.append((hand_image(rec, rng), text))
+        if chosen:
+            out[src] = chosen
+    return out
+
+
 # ---------------------------------------------------------------- model
 def focal_ctc_loss(alpha: float, gamma: float):
     """Easter2's focal CTC: alpha * (1 - p)^gamma * CTC, p = exp(-CTC)."""
@@ -476,6 +567,9 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
     series("val_cer_synth", (30, 90, 200), cer=True)
     series("val_cer_real", (200, 40, 40), cer=True)
     series("val_cer_fonts", (30, 150, 60), cer=True)
+    for key, color in (("val_cer_copiste", (150, 60, 170)), ("val_cer_poilus", (200, 130, 20)),
+                       ("val_cer_unipen", (20, 150, 150))):
+        series(key, color, cer=True)
     d.text((pad, H - pad + 8), f"epoch 1 ... {n}   blue: held-back synthetic lines, red: real validation lines"
            + (", green: fonts never trained on" if any(r.get("val_cer_fonts") not in (None, "") for r in rows) else ""),
            fill="black")
@@ -555,7 +649,7 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
             state["samples"] += len(losses) * cfg.batch
             state["epoch"] += 1
             raw = _swap_in_average(trainer) if cfg.ema > 0 else None  # validate and save the average
-            cer_s, cer_r, cer_f, sel = validate(model, cfg, sets)
+            cer_s, cer_r, cer_f, sel, cer_h = validate(model, cfg, sets)
             secs = time.time() - e0
             row = {
                 "epoch": state["epoch"],
@@ -563,6 +657,8 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
                 "val_cer_synth": round(cer_s, 5),
                 "val_cer_real": "" if cer_r is None else round(cer_r, 5),
                 **({"val_cer_fonts": round(cer_f, 5)} if cer_f is not None else {}),
+                **{f"val_cer_{k}": round(v, 5) for k, v in cer_h.items()},
+                "selection_cer": round(sel, 5),
                 "lr": round(lr, 7),
                 "seconds": round(secs, 1),
                 "samples_seen": state["samples"],
@@ -608,21 +704,25 @@ def validation_sets(cfg: Config, iam_dir: str | None) -> dict[str, list[tuple[np
         "synth": _synthetic_set(cfg, iam_dir, seed=987654321, n=cfg.val_synth, fonts=train_fonts),
         "fonts": _synthetic_set(cfg, iam_dir, seed=87654321, n=cfg.val_synth, fonts=held_fonts) if held_fonts else [],
         "real": load_real_lines(iam_dir, "validation"),
+        "hands": hand_validation_sets(cfg) if uses_hands(cfg) else {},
     }
 
 
 def _describe_sets(cfg: Config, sets: dict) -> str:
     held = len(split_fonts(cfg)[1])
+    hands = "".join(f", {len(v)} {k} lines" for k, v in sets.get("hands", {}).items())
     return (f"validation: {len(sets['synth'])} synthetic, {len(sets['real'])} real lines"
-            + (f", {len(sets['fonts'])} lines in {held} fonts never trained on" if held else ""))
+            + (f", {len(sets['fonts'])} lines in {held} fonts never trained on" if held else "") + hands)
 
 
-def validate(model, cfg: Config, sets: dict) -> tuple[float, float | None, float | None, float]:
-    """Greedy CER on each validation set (None where a set is empty) and the one that selects."""
+def validate(model, cfg: Config, sets: dict) -> tuple[float, float | None, float | None, float, dict[str, float]]:
+    """Greedy CER on each validation set (None where a set is empty), the one that selects,
+    and the CER of each hand source's validation hands."""
     cer_s, _ = evaluate(model, sets["synth"], cfg.width)
     cer_r = evaluate(model, sets["real"], cfg.width)[0] if sets["real"] else None
     cer_f = evaluate(model, sets["fonts"], cfg.width)[0] if sets["fonts"] else None
-    return cer_s, cer_r, cer_f, selection_cer(cfg, cer_r, cer_f, cer_s)
+    cer_h = {src: evaluate(model, lines, cfg.width)[0] for src, lines in sets.get("hands", {}).items() if lines}
+    return cer_s, cer_r, cer_f, selection_cer(cfg, cer_r, cer_f, cer_s, cer_h), cer_h
 
 
 def validate_weights(cfg: Config, weights: Path, iam_dir: str | None, log=print) -> dict:
@@ -634,10 +734,11 @@ def validate_weights(cfg: Config, weights: Path, iam_dir: str | None, log=print)
     model.load_weights(weights)
     sets = validation_sets(cfg, iam_dir)
     log(_describe_sets(cfg, sets))
-    cer_s, cer_r, cer_f, sel = validate(model, cfg, sets)
+    cer_s, cer_r, cer_f, sel, cer_h = validate(model, cfg, sets)
     return {"weights": str(weights), "val_cer_synth": round(cer_s, 5),
             "val_cer_real": None if cer_r is None else round(cer_r, 5),
             "val_cer_fonts": None if cer_f is None else round(cer_f, 5),
+            **{f"val_cer_{k}": round(v, 5) for k, v in cer_h.items()},
             "select": cfg.select, "selection_cer": round(sel, 5)}
 
 
@@ -773,6 +874,12 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     env_iam = default_iam_dir()
     p.add_argument("--iam-dir", default=str(env_iam) if env_iam else None,
                    help="IAM copy for texts/real lines (default: $IAM_DIR)")
+    from htr.data.hands import default_hands_dir
+
+    env_hands = default_hands_dir()
+    p.add_argument("--hands-dir", default=str(env_hands) if env_hands else None,
+                   help="real hands (copiste/, poilus/, unipen/) for the hand sources and their validation "
+                        "hands (default: $HANDS_DIR, else ../shared/hands)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last.keras")
     p.add_argument("--minutes", type=float, help="wall-clock budget of the optimisation loop")
     p.add_argument("--batch", type=int)
@@ -798,6 +905,8 @@ def config_from_args(args) -> Config:
             setattr(cfg, attr, getattr(args, flag))
     if args.init:
         cfg.init_weights = args.init
+    if getattr(args, "hands_dir", None) and not cfg.hands_dir:
+        cfg.hands_dir = args.hands_dir
     if args.real_weight is not None:
         cfg.sources = dict(cfg.sources, iam=args.real_weight)
     return cfg
