@@ -457,6 +457,179 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------
+# data
+
+
+def cmd_data_import(args: argparse.Namespace) -> int:
+    from htr.data.pagexml import import_pages
+    from htr.errors import HTRError
+
+    try:
+        _records, report = import_pages(args.pages, args.out, source=args.source, hand=args.hand)
+    except HTRError as exc:
+        _err("data import", str(exc))
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - never a traceback
+        _err("data import", _internal(exc))
+        return EXIT_ERROR
+    for path, reason in report.failed:
+        _err(path, _exc_reason(reason, path))
+    for path, line_id, reason in report.skipped:
+        print(f"skipped: {path}: line {line_id}: {reason}")
+    print(f"{report.written} lines written to {args.out} from {len(report.pages)} page(s); "
+          f"{len(report.skipped)} skipped, {len(report.failed)} file(s) failed")
+    if not report.written and not report.failed:
+        _err("data import", "no usable line in the given pages; nothing written")
+    return EXIT_ERROR if report.failed or not report.written else EXIT_OK
+
+
+def _show_char(c: str) -> str:
+    return c if c.isprintable() and not c.isspace() else f"U+{ord(c):04X}"
+
+
+def mapping_counts(hands_dir=None, sources=("copiste", "poilus", "unipen")):
+    """(counts, notes, errors) of :func:`htr.data.text.map_lines` per source of the hands folder.
+
+    unipen is counted only where :mod:`htr.data.unipen` can be imported (a note says so otherwise).
+    """
+    from htr.data.hands import source_lines
+    from htr.data.text import map_lines
+    from htr.errors import HTRError
+
+    counts, notes, errors = [], [], []
+    for source in sources:
+        if source == "unipen":
+            try:
+                importlib.import_module("htr.data.unipen")
+            except ImportError as exc:
+                notes.append(f"unipen: skipped (htr.data.unipen cannot be imported: {exc})")
+                continue
+        try:
+            records = source_lines(source, hands_dir)
+        except HTRError as exc:
+            errors.append((source, str(exc)))
+            continue
+        counts.append(map_lines(records, source)[1])
+    return counts, notes, errors
+
+
+def mapping_markdown(counts) -> list[str]:
+    """The mapping counts as a markdown table (``data mapping --markdown`` and benchmarks/text_mapping.py)."""
+    def cell(text: str) -> str:
+        return text.replace("|", "\\|") or "–"
+
+    out = ["| source | lines | kept as is | mapped | dropped | dropped, by reason | characters that caused drops |",
+           "|---|---:|---:|---:|---:|---|---|"]
+    for c in counts:
+        reasons = ", ".join(f"{r} {n}" for r, n in c.reasons.most_common())
+        chars = ", ".join(f"`{_show_char(ch)}` {n}" if ch != "`" else f"`` ` `` {n}"
+                          for ch, n in c.characters.most_common())
+        out.append(f"| {c.source} | {c.lines} | {c.kept_as_is} | {c.mapped} | {c.dropped} | "
+                   f"{cell(reasons)} | {cell(chars)} |")
+    return out
+
+
+def cmd_data_mapping(args: argparse.Namespace) -> int:
+    counts, notes, errors = mapping_counts(args.hands_dir)
+    for source, reason in errors:
+        _err(source, _exc_reason(reason, source))
+    if args.markdown:
+        if counts:
+            print("\n".join(mapping_markdown(counts)))
+    else:
+        if counts:
+            print(f"{'source':<8} {'lines':>6} {'kept as is':>10} {'mapped':>6} {'dropped':>7}")
+        for c in counts:
+            print(f"{c.source:<8} {c.lines:>6} {c.kept_as_is:>10} {c.mapped:>6} {c.dropped:>7}")
+            for reason, n in c.reasons.most_common():
+                print(f"  dropped: {reason}: {n}")
+            if c.characters:
+                chars = ", ".join(f"{_show_char(ch)} ×{n}" for ch, n in c.characters.most_common())
+                print(f"  characters that caused drops: {chars}")
+    for note in notes:
+        print(f"note: {note}")
+    return EXIT_ERROR if errors else EXIT_OK
+
+
+def cmd_data_split(args: argparse.Namespace) -> int:
+    from htr.data.hands import SPLIT_FILE, make_split
+    from htr.errors import HTRError
+
+    try:
+        new = make_split(args.hands_dir)
+    except HTRError as exc:
+        _err("data split", str(exc))
+        return EXIT_ERROR
+    try:
+        old = json.loads(SPLIT_FILE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        old = None
+    lost = sorted(set((old or {}).get("sources", {})) - set(new["sources"]))
+    if not new["sources"]:
+        _err("data split", "no source of the hands folder could be read (set HANDS_DIR or pass --hands-dir)")
+        return EXIT_ERROR
+    if args.check:
+        if new == old:
+            print(f"{SPLIT_FILE} agrees with the rule")
+            return EXIT_OK
+        for source in sorted(set(new["sources"]) | set((old or {}).get("sources", {}))):
+            was = (old or {}).get("sources", {}).get(source)
+            now = new["sources"].get(source)
+            if was == now:
+                continue
+            if now is None:
+                print(f"{source}: in the file but cannot be read here (it would be dropped)")
+            elif was is None:
+                print(f"{source}: not in the file (it would be added)")
+            else:
+                for split in now:
+                    added = sorted(set(now[split]) - set(was.get(split, ())))
+                    gone = sorted(set(was.get(split, ())) - set(now[split]))
+                    if added or gone:
+                        print(f"{source} {split}: +{len(added)} hands, -{len(gone)} hands")
+        if old is not None and new.get("rule") != old.get("rule"):
+            print("the rule's description differs")
+        print(f"{SPLIT_FILE} would change")
+        return 1
+    if lost:
+        _err("data split", f"{SPLIT_FILE.name} has a section for {', '.join(lost)}, which cannot be read here; "
+             "not rewriting it")
+        return EXIT_ERROR
+    from htr.data.hands import write_split
+
+    data = write_split(hands_dir=args.hands_dir)
+    print(f"wrote {SPLIT_FILE}")
+    for source, splits in data["sources"].items():
+        print(f"  {source}: " + ", ".join(f"{name} {len(hands)} hands" for name, hands in splits.items()))
+    return EXIT_OK
+
+
+def cmd_data_info(args: argparse.Namespace) -> int:
+    from htr.data.lines import read_line_set
+    from htr.data.text import map_lines
+    from htr.errors import HTRError
+
+    try:
+        records = read_line_set(args.dir)
+    except HTRError as exc:
+        _err(args.dir, _exc_reason(exc, args.dir))
+        return EXIT_ERROR
+    _kept, count = map_lines(records)
+    print(f"line set: {args.dir}")
+    print(f"lines:   {len(records)}")
+    print(f"hands:   {len({r.hand for r in records})}")
+    print(f"pages:   {len({r.page for r in records if r.page})}")
+    print(f"map into the alphabet: {count.lines - count.dropped} of {count.lines} "
+          f"({count.kept_as_is} as they are, {count.mapped} mapped); {count.dropped} dropped")
+    for reason, n in count.reasons.most_common():
+        print(f"  dropped: {reason}: {n}")
+    if count.characters:
+        print("  characters that caused drops: "
+              + ", ".join(f"{_show_char(ch)} ×{n}" for ch, n in count.characters.most_common()))
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------
 # delegated subcommands (train, ...)
 
 
@@ -605,6 +778,51 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how many of the most frequent character errors to list per engine (default: 8)")
     ev.add_argument("--json", action="store_true", help="JSON lines instead of a table")
     ev.set_defaults(func=cmd_evaluate)
+
+    data = sub.add_parser("data", help="line data: import ALTO/PAGE pages, text mapping, the hands split")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    data_sub.required = True
+    hands_help = "the hands folder (default: $HANDS_DIR, else ../shared/hands beside the project)"
+    imp = data_sub.add_parser(
+        "import",
+        help="cut the lines of ALTO / PAGE-XML pages into a line set",
+        description="Read each ALTO (v2-v4) or PAGE-XML file, cut its text lines out of the image it names "
+        "(found beside the XML) by their polygons, and write them as a line set: DIR/lines.tsv and "
+        "DIR/lines/<hand>/<id>.png. Texts are kept as written; an existing lines.tsv in DIR is replaced.",
+        epilog="A line that cannot be used is listed as 'skipped: <file>: line <id>: <reason>' on stdout; "
+        "a file that cannot be used prints 'error: <file>: <reason>' on stderr, the others are still "
+        "imported and the exit status is 2.",
+    )
+    imp.add_argument("pages", nargs="+", metavar="PAGE.xml", help="ALTO or PAGE-XML files")
+    imp.add_argument("--out", required=True, metavar="DIR", help="the line set's folder")
+    imp.add_argument("--source", default=None, metavar="NAME", help="the lines' source (default: DIR's name)")
+    imp.add_argument("--hand", default=None, metavar="NAME", help="the writer of every line (default: each page's name)")
+    imp.set_defaults(func=cmd_data_import)
+
+    mapping = data_sub.add_parser(
+        "mapping",
+        help="what mapping the texts into the alphabet does to each source of the hands folder",
+        description="Per source (copiste, poilus, and unipen where htr.data.unipen is there): lines, kept as "
+        "is, mapped, dropped by reason, and the characters that caused drops (htr.data.text.map_lines).",
+    )
+    mapping.add_argument("--hands-dir", metavar="DIR", default=None, help=hands_help)
+    mapping.add_argument("--markdown", action="store_true", help="print a markdown table")
+    mapping.set_defaults(func=cmd_data_mapping)
+
+    split = data_sub.add_parser(
+        "split",
+        help="rewrite (or --check) models/training/hands_split.json from the fixed rule",
+        description="Apply the writer split rule of htr.data.hands to the hands folder and rewrite "
+        "models/training/hands_split.json. The split is fixed and committed: use --check.",
+    )
+    split.add_argument("--hands-dir", metavar="DIR", default=None, help=hands_help)
+    split.add_argument("--check", action="store_true",
+                       help="only compare; exit 1 (and say what differs) if the file would change")
+    split.set_defaults(func=cmd_data_split)
+
+    dinfo = data_sub.add_parser("info", help="what a line set holds: lines, hands, pages, how many map into the alphabet")
+    dinfo.add_argument("dir", metavar="DIR", help="a line set (a folder with lines.tsv)")
+    dinfo.set_defaults(func=cmd_data_info)
 
     for name, (_module, help_text) in DELEGATED.items():
         # Parsed by the module itself (see main); listed here for --help.
