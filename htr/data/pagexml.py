@@ -95,7 +95,7 @@ def read_page(path: str | Path) -> Page:
     width, height = _image_size(image, declared, path)
     lines, skipped, seen = [], [], set()
     for lid, text, polygon, baseline in raw:
-        reason = _line_problem(lid, text, polygon, width, height, seen)
+        reason = _line_problem(lid, text, polygon, width, height, seen) or _vertical(baseline)
         seen.add(lid)
         if reason:
             skipped.append((lid, reason))
@@ -291,6 +291,19 @@ def _line_problem(lid, text, polygon, width, height, seen) -> str:
         return "polygon has no area"
     if not text.strip():
         return "no transcription"
+    return ""
+
+
+def _vertical(baseline) -> str:
+    """Why a line written top to bottom (a margin note turned sideways) is not cut, or ''.
+
+    Scaled to the line height, such a line would be a few pixels wide (the
+    Poilus set holds some thirty like that).
+    """
+    if baseline:
+        dx, dy = (baseline[-1][k] - baseline[0][k] for k in (0, 1))
+        if abs(dy) > abs(dx):
+            return "the baseline runs top to bottom: vertical writing is not cut"
     return ""
 
 
