@@ -490,14 +490,23 @@ def _show_char(c: str) -> str:
 def mapping_counts(hands_dir=None, sources=("copiste", "poilus", "unipen")):
     """(counts, notes, errors) of :func:`htr.data.text.map_lines` per source of the hands folder.
 
-    unipen is counted only where :mod:`htr.data.unipen` can be imported (a note says so otherwise).
+    A source without a folder, and unipen where :mod:`htr.data.unipen` cannot be
+    imported, are skipped with a note; a folder that cannot be read is an error.
     """
-    from htr.data.hands import source_lines
+    from pathlib import Path
+
+    from htr.data.hands import default_hands_dir, source_lines
     from htr.data.text import map_lines
     from htr.errors import HTRError
 
+    root = Path(hands_dir) if hands_dir else default_hands_dir()
+    if root is None or not root.is_dir():
+        return [], [], [("hands", f"no hands folder ({root or 'set HANDS_DIR or pass --hands-dir'})")]
     counts, notes, errors = [], [], []
     for source in sources:
+        if not (root / source).is_dir():
+            notes.append(f"{source}: skipped (no folder {root / source})")
+            continue
         if source == "unipen":
             try:
                 importlib.import_module("htr.data.unipen")
@@ -533,6 +542,9 @@ def cmd_data_mapping(args: argparse.Namespace) -> int:
     counts, notes, errors = mapping_counts(args.hands_dir)
     for source, reason in errors:
         _err(source, _exc_reason(reason, source))
+    if not counts and not errors:
+        errors.append(("data mapping", "no source to count"))
+        _err("data mapping", "no source (copiste, poilus, unipen) found in the hands folder: " + "; ".join(notes))
     if args.markdown:
         if counts:
             print("\n".join(mapping_markdown(counts)))
