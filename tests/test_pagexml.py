@@ -289,6 +289,14 @@ def test_a_doctype_or_entities_are_refused_not_expanded(tmp_path):
     _refused(tmp_path / "u16.xml", "DOCTYPE")  # a byte search for "<!DOCTYPE" would miss this one
 
 
+def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
+    import htr.data.pagexml as pagexml
+
+    _page_image(tmp_path)
+    monkeypatch.setattr(pagexml, "MAX_XML_BYTES", 100)
+    _refused(_write(tmp_path, "p.xml", _alto()), "larger than")
+
+
 def test_an_unknown_root_element_is_refused(tmp_path):
     _page_image(tmp_path)
     _refused(_write(tmp_path, "p.xml", '<?xml version="1.0"?><TEI xmlns="http://www.tei-c.org/ns/1.0"/>'),

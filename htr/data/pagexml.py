@@ -29,6 +29,8 @@ import numpy as np
 
 from htr.data.lines import DataError, LineRecord
 
+#: The largest XML file read (an eScriptorium page is well under 1 MB).
+MAX_XML_BYTES = 64 * 1024 * 1024
 #: Default height limit of a cut line (the scans are about 300 dpi, like IAM's).
 MAX_HEIGHT = 96
 #: Paper (pixels) kept around a line's bounding box: the line sets of ``../shared/hands`` were cut
@@ -79,6 +81,8 @@ def read_page(path: str | Path) -> Page:
     """Read one ALTO or PAGE-XML file (raises :class:`DataError` naming the file and why)."""
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_XML_BYTES:
+            raise DataError(f"{path}: larger than {MAX_XML_BYTES // 2**20} MB; not a page's XML")
         data = path.read_bytes()
     except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from None
