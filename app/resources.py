@@ -269,14 +269,16 @@ def segment(digest: str, _gray: np.ndarray):
 
 @dataclass(frozen=True)
 class Example:
-    """One of the example images the project made itself (not IAM)."""
+    """One of the example images shipped with the project (its own, or real hands under CC BY 4.0; never IAM)."""
 
     name: str
     path: Path
-    text: str
+    text: str  # the true text (a real hand's: mapped into the model's 79 characters)
     kind: str  # "line" or "page"
     font: str = ""
     curated: bool = False  # offered in presentation mode
+    credit: str = ""  # a real hand's credit line, shown wherever the image is
+    given: str = ""  # a real hand's transcription as its collection gives it
 
 
 @st.cache_data(show_spinner=False)
@@ -294,6 +296,8 @@ def examples() -> list[Example]:
             kind=r.get("kind", "line"),
             font=r.get("font", ""),
             curated=bool(r.get("curated", False)),
+            credit=r.get("credit", ""),
+            given=r.get("given", ""),
         )
         for r in rows
         if (EXAMPLES_DIR / r["file"]).is_file()
@@ -453,3 +457,32 @@ def model_card() -> str | None:
         return MODEL_CARD.read_text(encoding="utf-8")
     except OSError:
         return None
+
+
+# --------------------------------------------------------------------------
+# real hands (../shared/hands): a light line table per source, images of the lines shown
+
+
+def hands_dir() -> Path | None:
+    """The hands folder (``$HANDS_DIR``, else ``../shared/hands``), or None where there is none."""
+    from htr.data.hands import default_hands_dir
+
+    path = default_hands_dir()
+    return path if path is not None and path.is_dir() else None
+
+
+@st.cache_data(max_entries=8, show_spinner="Reading the line table (UNIPEN's pen strokes take a while, once)…")
+def hand_table(root: str, source: str):
+    """``(rows, committed)``: :func:`htr.data.hands.line_table` of one source (no pixels, no
+    strokes). Raises DataError, or ImportError where the source's reader is not installed."""
+    from htr.data.hands import line_table
+
+    return line_table(source, root)
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def hand_line_image(root: str, source: str, line_id: str, seed: int, _line) -> np.ndarray:
+    """One shown line as gray (pen strokes rendered with ``seed``); raises DataError / ImportError."""
+    from htr.data.hands import line_image
+
+    return line_image(_line, seed, root)

@@ -70,6 +70,9 @@ def _from_example(key: str, kinds: tuple[str, ...]) -> InputImage | None:
     except HTRError as exc:
         st.error(str(exc))
         return None
+    if ex.credit:  # a real hand (CC BY 4.0): its credit wherever it is shown
+        st.caption(f"Real handwriting: {ex.credit}. Its text as written:")
+        st.text(ex.given or ex.text)
     return InputImage(gray, ex.name, digest_of(gray), truth=ex.text, kind=ex.kind)
 
 

@@ -1,8 +1,8 @@
-"""How it learned: the synthetic handwriting Easter2 trained on, its training curves, its model card."""
+"""How it learned: the synthetic handwriting Easter2 trained on, real hands beside it, its training curves, its model card."""
 
 import streamlit as st
 
-from app import resources, widgets
+from app import real_hands, resources, widgets
 from app.state import presentation
 from htr import viz
 from htr.metrics import cer
@@ -18,8 +18,9 @@ st.markdown(
     "made fresh while it trained. Make such a line yourself and see whether the model reads it."
 )
 
-make, real_tab, batch, curves, card = st.tabs(["Make a training line", "Fonts beside a real hand",
-                                               "A batch as training sees it", "Training curves", "Model card"])
+make, real_tab, hands_tab, batch, curves, card = st.tabs(
+    ["Make a training line", "Fonts beside a real hand", "Real hands", "A batch as training sees it",
+     "Training curves", "Model card"])
 
 # ---------------------------------------------------------------- make a line
 with make:
@@ -136,6 +137,10 @@ with real_tab:
             read, score = st.columns([4, 1], vertical_alignment="center")
             read.html(widgets.marked_html(record.text, result.text))
             score.metric("CER", f"{100 * cer(record.text, result.text):.1f} %")
+
+# ---------------------------------------------------------------- real hands (CC BY 4.0)
+with hands_tab:
+    real_hands.show(font, int(seed), knobs)
 
 # ---------------------------------------------------------------- a batch
 with batch:

@@ -644,7 +644,7 @@ def test_a_session_can_choose_other_weights(easter2, tmp_path):
 
 def test_training_page_draws_a_line_reads_it_and_scores_it(easter2):
     at = open_page("training")
-    assert [t.label for t in at.tabs] == ["Make a training line", "Fonts beside a real hand",
+    assert [t.label for t in at.tabs] == ["Make a training line", "Fonts beside a real hand", "Real hands",
                                          "A batch as training sees it", "Training curves", "Model card"]
     typed = at.text_input(key="tr_text").value
     (metric,) = at.metric
@@ -695,7 +695,7 @@ def test_training_page_shows_the_log_batch_and_model_card(easter2):
     assert len(stages) >= 4 and f"{len(stages)} stage(s)" in page  # the shipped log's stages, counted
     assert "Model card" in page and "6,193,072" in page  # the card itself, rendered
     # the batch tab: four model inputs as training makes them
-    assert len(at.tabs[2].get("image")) == 4
+    assert len(at.tabs[3].get("image")) == 4
     # without IAM, the real-hand tab says what it needs
     assert any("Set IAM_DIR" in i.value for i in at.tabs[1].info)
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from htr.data.lines import DataError, LineRecord, read_line_set
@@ -24,6 +26,12 @@ from htr.data.lines import DataError, LineRecord, read_line_set
 N_VALIDATION = 15
 N_REPORT = 15
 SPLITS = ("train", "validation", "report")
+#: What each split is for, in one phrase (for pages and reports that name a hand's split).
+SPLIT_MEANING = {
+    "train": "a model trained on real hands learns from it",
+    "validation": "chooses checkpoints (which epoch is kept, whether a model ships); never trained on",
+    "report": "only measured, never used to choose anything",
+}
 #: Sources with line images (line sets) and with pen strokes.
 IMAGE_SOURCES = ("copiste", "poilus")
 STROKE_SOURCES = ("unipen",)
@@ -134,3 +142,140 @@ def write_split(path: Path = SPLIT_FILE, hands_dir: str | Path | None = None, so
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return data
+
+
+# ---------------------------------------------------------------------------
+# showing lines (the app's "Real hands" tab): a light table, a few lines at a time
+
+#: Where each source lives under the hands folder (what :func:`available_sources` looks for).
+_MARKER = {"copiste": "copiste/lines.tsv", "poilus": "poilus/lines.tsv", "unipen": "unipen/data"}
+
+
+def available_sources(hands_dir: str | Path | None = None) -> list[str]:
+    """The sources whose data is under the hands folder (none where there is no folder)."""
+    root = Path(hands_dir) if hands_dir else default_hands_dir()
+    if root is None or not root.is_dir():
+        return []
+    return [s for s in SOURCES if (root / _MARKER[s]).exists()]
+
+
+def source_split(source: str, hands, splits: dict | None = None) -> tuple[dict[str, list[str]], bool]:
+    """(the split of ``source``'s hands, whether it is the committed one).
+
+    The committed split where ``models/training/hands_split.json`` has the source;
+    else the same rule applied to ``hands`` (a source added to the folder before
+    the file was rewritten gets the split ``python -m htr data split`` would write).
+    """
+    table = (splits if splits is not None else load_split()).get(source)
+    if table is not None:
+        return table, True
+    return split_hands(hands), False
+
+
+@dataclass(frozen=True)
+class HandLine:
+    """One line of a hands source as a table row: no pixels, no strokes (cheap to keep and copy)."""
+
+    id: str
+    source: str
+    hand: str
+    split: str  # "train", "validation" or "report"
+    text: str  # the transcription as the source gives it
+    mapped: str | None  # the text in the model's 79 characters, None where the mapping drops it
+    dropped: str = ""  # why, where it does
+    image: str = ""  # path of the line image ("" for pen strokes)
+
+    @property
+    def usable(self) -> bool:
+        return self.mapped is not None
+
+
+def line_table(source: str, hands_dir: str | Path | None = None,
+               splits: dict | None = None) -> tuple[list[HandLine], bool]:
+    """Every line of ``source`` with its hand's split and its mapped text; and whether the
+    split is the committed one (see :func:`source_split`). Raises :class:`DataError`
+    (and ImportError where a source's reader is not installed)."""
+    from htr.data.text import to_iam
+
+    records = source_lines(source, hands_dir)
+    split, committed = source_split(source, {r.hand for r in records}, splits)
+    rows = []
+    for r in records:
+        m = to_iam(r.text)
+        rows.append(HandLine(id=r.id, source=source, hand=r.hand, split=which_split(split, r.hand),
+                             text=r.text, mapped=m.text, dropped=m.dropped,
+                             image=str(r.image) if r.image is not None else ""))
+    return rows, committed
+
+
+def hands_of(table: list[HandLine]) -> list[tuple[str, str, int]]:
+    """(hand, split, usable lines) for every hand of a table with a usable line, by name."""
+    count: dict[str, int] = {}
+    split: dict[str, str] = {}
+    for row in table:
+        if row.usable:
+            count[row.hand] = count.get(row.hand, 0) + 1
+            split[row.hand] = row.split
+    return [(h, split[h], count[h]) for h in sorted(count)]
+
+
+def sample_lines(source: str | list[HandLine], split: str | None = None, n: int = 3, seed: int = 0, *,
+                 hand: str | None = None, hands_dir: str | Path | None = None) -> list[HandLine]:
+    """``n`` usable lines of one source (a name, or its :func:`line_table`), of ``split`` and/or
+    ``hand`` where given.
+
+    The candidates are shuffled once, by a generator seeded with the source, split and hand
+    (not ``seed``); ``seed`` picks the window: seed 0 the first ``n``, seed 1 the next ``n``,
+    and so on around. Consecutive seeds thus show different lines until a hand's lines are
+    exhausted, and the same seed always shows the same lines. Fewer than ``n`` where there
+    are fewer; none where there are none.
+    """
+    import random
+
+    if split is not None and split not in SPLITS:
+        raise DataError(f"unknown split {split!r} (known: {', '.join(SPLITS)})")
+    table = line_table(source, hands_dir)[0] if isinstance(source, str) else source
+    rows = [r for r in table if r.usable and (split is None or r.split == split)
+            and (hand is None or r.hand == hand)]
+    if not rows or n <= 0:
+        return []
+    name = rows[0].source
+    random.Random(f"{name}/{split}/{hand}").shuffle(rows)
+    n = min(n, len(rows))
+    start = (int(seed) * n) % len(rows)
+    return [rows[(start + k) % len(rows)] for k in range(n)]
+
+
+@lru_cache(maxsize=2)
+def _stroke_records(root: str) -> dict[str, LineRecord]:
+    from htr.data.unipen import read_unipen
+
+    return {r.id: r for r in read_unipen(Path(root) / "unipen")}
+
+
+def line_image(line: HandLine, seed: int = 0, hands_dir: str | Path | None = None):
+    """The line as a uint8 gray image: the line set's image, or the pen strokes rendered with
+    a generator seeded by ``seed`` (pen width, paper and slant drawn anew for each seed).
+
+    Raises :class:`DataError`; ImportError where the pen-stroke reader or renderer
+    (:mod:`htr.data.unipen`, :mod:`htr.data.strokes`) is not installed.
+    """
+    import numpy as np
+
+    if line.image:
+        from htr.errors import ImageError
+        from htr.images import load_image
+
+        try:
+            return load_image(line.image)
+        except ImageError as exc:
+            raise DataError(f"line {line.id}: {exc}") from None
+    root = Path(hands_dir) if hands_dir else default_hands_dir()
+    if root is None:
+        raise DataError("no hands folder: set HANDS_DIR or put ../shared/hands beside the project")
+    record = _stroke_records(str(root)).get(line.id)
+    if record is None or not record.strokes:
+        raise DataError(f"line {line.id}: no pen strokes under {root / 'unipen'}")
+    from htr.data.strokes import render_strokes
+
+    return render_strokes(record.strokes, np.random.default_rng(int(seed)))
