@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,21 @@ class InputImage:
     kind: str = "line"  # what the source suggests: "line" or "page"
 
 
+_MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
+
+
+def md_literal(text: str) -> str:
+    """``text`` made safe for an element that renders Markdown (``st.markdown``, captions,
+    ``st.error`` and the other alerts, widget labels, image captions): shown as typed.
+
+    Every ASCII punctuation character is backslash-escaped (CommonMark lets any of them be),
+    so no link, image, emphasis, heading, HTML tag, Streamlit directive (``:red[…]``,
+    ``:material/…:``), math or bare-URL autolink (``http\\:\\/\\/…``) can form; line breaks
+    become spaces. For user text: typed true text, file names, readings, IAM transcriptions.
+    """
+    return _MD_PUNCT.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
 def digest_of(gray: np.ndarray) -> str:
     """Content hash of an image: the key of every per-image cache."""
     from htr.images import image_hash
@@ -40,7 +56,7 @@ def read_upload(name: str, data: bytes) -> np.ndarray | None:
     limit = max_upload_bytes()
     if len(data) > limit:
         st.error(
-            f"{name}: the file is {len(data) / 2**20:.1f} MB; the limit is "
+            f"{md_literal(name)}: the file is {len(data) / 2**20:.1f} MB; the limit is "
             f"{limit / 2**20:.0f} MB."
         )
         return None
@@ -48,10 +64,10 @@ def read_upload(name: str, data: bytes) -> np.ndarray | None:
         from htr.images import load_image
 
         return load_image(bytes(data), name=name)
-    except HTRError as exc:
-        st.error(str(exc))
+    except HTRError as exc:  # the message names the file: user text
+        st.error(md_literal(str(exc)))
     except Exception as exc:  # Pillow oddities the reader did not foresee
-        st.error(f"{name}: could not read this image ({type(exc).__name__}: {exc})")
+        st.error(f"{md_literal(name)}: could not read this image ({type(exc).__name__}: {md_literal(str(exc))})")
     return None
 
 
@@ -235,7 +251,8 @@ def show_figure(fig, key: str) -> None:
 
 
 def show_image(gray: np.ndarray, caption: str | None = None) -> None:
-    st.image(gray, caption=caption, width="stretch" if presentation() or gray.shape[1] > 700 else "content")
+    """A gray image; ``caption`` (often a file name) is shown as text, not Markdown."""
+    st.image(gray, caption=None if caption is None else md_literal(caption), width="stretch" if presentation() or gray.shape[1] > 700 else "content")
 
 
 # --------------------------------------------------------------------------
@@ -267,6 +284,11 @@ def confidence_html(text: str, char_probs) -> str:
 
 def show_text(text: str, char_probs=()) -> None:
     st.html(confidence_html(text, char_probs))
+
+
+def labelled_text_html(label: str, text: str) -> str:
+    """``label: text`` as HTML, ``text`` escaped and in a monospace span: user text shown as typed."""
+    return f'<p><b>{html.escape(label)}:</b> <code>{html.escape(text)}</code></p>'
 
 
 def marked_html(truth: str, read: str) -> str:

@@ -26,7 +26,7 @@ def engine_readings(image: widgets.InputImage, truth: str, key: str) -> None:
         with st.spinner(f"{title} is reading…"):
             result, error = resources.try_read(name, image.digest, "line", image.gray)
         if error:
-            st.markdown(f"**{title}** — :red[{error}]")
+            st.markdown(f"**{title}** — :red[{widgets.md_literal(error)}]")
             continue
         c = cer(truth, result.text)
         rows.append({"engine": name, "label": title, "seconds": result.seconds, "cer": c})
@@ -55,7 +55,7 @@ if iam is None:
     gray = resources.example_image(str(ex.path))
     image = widgets.InputImage(gray, ex.name, widgets.digest_of(gray), truth=ex.text)
     widgets.show_image(gray)
-    st.markdown(f"**True text:** {ex.text}")
+    st.markdown(f"**True text:** {widgets.md_literal(ex.text)}")
     engine_readings(image, ex.text, "iam_ex")
     st.stop()
 
@@ -86,7 +86,7 @@ with st.sidebar:
         hits = [l for l in iam.search(query, limit=200) if l.id in available] or iam.search(query, limit=50)
         if hits:
             for hit in hits[:8]:
-                st.button(f"{hit.id}: {hit.text[:40]}", key=f"iam_hit_{hit.id}",
+                st.button(f"{hit.id}: {widgets.md_literal(hit.text[:40])}", key=f"iam_hit_{hit.id}",
                           on_click=_goto, args=(hit.id,))
         else:
             st.caption("No line contains that text.")
@@ -132,7 +132,7 @@ with tab_line:
         st.error(str(exc))
         st.stop()
     widgets.show_image(gray, caption=f"{line_id} (writer {line.writer})")
-    st.markdown(f"**True text:** {line.text}")
+    st.markdown(f"**True text:** {widgets.md_literal(line.text)}")
     if line.status == "err":
         st.caption("IAM marks this line's segmentation as doubtful (status 'err').")
     engine_readings(widgets.InputImage(gray, line_id, widgets.digest_of(gray), truth=line.text),

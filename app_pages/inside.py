@@ -64,11 +64,12 @@ if truth:
     try:
         aligned = viz.spans_to_columns(forced_align(probs, truth).spans, prep.step_edges_to_columns)
     except ValueError as exc:
-        st.caption(f"The true text cannot be aligned to this line: {exc}")
+        st.caption(f"The true text cannot be aligned to this line: {widgets.md_literal(str(exc))}")
 
 # ---------------------------------------------------------------- 1. CTC
 st.header("1 · What the network outputs at each step")
-st.markdown(f"**Read:** `{analysis.greedy.text}`" + (f"  \n**True:** `{truth}`" if truth else ""))
+st.html(widgets.labelled_text_html("Read", analysis.greedy.text)  # typed text: escaped, never Markdown
+        + (widgets.labelled_text_html("True", truth) if truth else ""))
 widgets.show_figure(viz.plot_ctc(image.gray, probs, columns, decoded, aligned), key="in_ctc")
 if not presentation() and resources.lm_available():
     with st.expander("What a language model changes"):
@@ -117,7 +118,7 @@ if others:
     choice = st.selectbox("Compare with", names, key="in_other")
     other = others[names.index(choice)]
     other_gray = resources.example_image(str(other.path))
-    st.image(other_gray, caption=f"the other line: {other.text}", width=480)
+    st.image(other_gray, caption=f"the other line: {widgets.md_literal(other.text)}", width=480)
     try:
         gates_other = resources.analyze(widgets.digest_of(other_gray), other_gray).gates
         other_name = choice.split(":")[0]

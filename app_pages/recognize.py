@@ -85,7 +85,7 @@ cols[1].metric("Characters", len(result.text))
 if image.truth is not None:
     cols[2].metric("Character error rate", f"{100 * cer(image.truth, result.text):.1f} %",
                    help="Edits needed to turn the reading into the true text, per true character.")
-    st.caption(f"True text: {image.truth}")
+    st.caption(f"True text: {widgets.md_literal(image.truth)}")
 
 st.download_button(
     "Download the text",

@@ -31,7 +31,7 @@ level = dist.levels[labels.index(shown)]
 try:
     preview = perturb(image.gray, name, level)
 except ValueError as exc:
-    st.error(f"{image.name}: {exc}")
+    st.error(widgets.md_literal(f"{image.name}: {exc}"))
     st.stop()
 with c2:
     widgets.show_image(preview, caption=f"{dist.title}: {shown}")

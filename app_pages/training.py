@@ -70,7 +70,7 @@ with make:
         else:
             image, used, error = resources.try_specimen(text, font, int(seed), **knobs)
             if error:
-                st.error(f"Cannot draw this line: {error}")
+                st.error(f"Cannot draw this line: {widgets.md_literal(error)}")
             else:
                 note = "" if not seen or used in seen else " — a font the shipped model never trained on"
                 with picture:
@@ -124,7 +124,7 @@ with real_tab:
             st.error(f"Cannot read {line_id}: {exc}")
         twin, twin_font, twin_error = resources.try_specimen(record.text, font, int(seed), **knobs)
         if twin_error:
-            st.error(f"Cannot draw its twin: {twin_error}")
+            st.error(f"Cannot draw its twin: {widgets.md_literal(twin_error)}")
         else:
             pairs.append(("Drawn from a font", twin, twin_font))
         for title, image, used in pairs:

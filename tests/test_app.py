@@ -1,7 +1,8 @@
 """The Streamlit app, page by page, through streamlit.testing's AppTest.
 
 Every page is opened from the entry script (as a browser would), with IAM
-(``IAM_DIR=../shared/iam`` from the project root, skipped where absent) and
+(``$IAM_DIR`` as given, else ``../shared/iam`` from the project root; skipped
+where neither holds IAM) and
 without, with Easter2 available (randomly initialised weights: the text is
 nonsense but every view is exercised) and without weights, and with bad
 uploads. AppTest runs the scripts in this process, so the app's
@@ -20,9 +21,16 @@ import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from app.widgets import md_literal
+from tests.markdown_text import shown
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
 SHARED_IAM = ROOT.parent / "shared" / "iam"
+# The IAM copy: $IAM_DIR as the suite was started with (resolved as the app does, from the
+# project root), else the shared subset beside the project; its tests skip where neither is.
+IAM_SETTING = os.environ.get("IAM_DIR", "").strip() or "../shared/iam"
+IAM_ROOT = (ROOT / Path(IAM_SETTING).expanduser()).resolve()
 EXAMPLES = ROOT / "examples"
 TIMEOUT = 180
 
@@ -40,8 +48,9 @@ PAGES = {
 pytestmark = pytest.mark.slow  # every test runs the app (and Easter2) in AppTest
 
 needs_iam = pytest.mark.skipif(
-    not (SHARED_IAM / "ascii" / "lines.txt").is_file(),
-    reason=f"IAM subset not found at {SHARED_IAM} (tests read it in place; it is never shipped)",
+    not (IAM_ROOT / "ascii" / "lines.txt").is_file(),
+    reason=f"IAM data not found at {IAM_ROOT} (set IAM_DIR or place the shared subset at ../shared/iam; "
+    "tests read it in place, it is never shipped)",
 )
 
 
@@ -69,9 +78,9 @@ def easter2(weights):
 
 @pytest.fixture
 def with_iam(monkeypatch, easter2):
-    if not (SHARED_IAM / "ascii" / "lines.txt").is_file():
-        pytest.skip(f"IAM subset not found at {SHARED_IAM}")
-    monkeypatch.setenv("IAM_DIR", "../shared/iam")  # relative to the project root, as documented
+    if not (IAM_ROOT / "ascii" / "lines.txt").is_file():
+        pytest.skip(f"IAM data not found at {IAM_ROOT} (set IAM_DIR or place the shared subset at ../shared/iam)")
+    monkeypatch.setenv("IAM_DIR", IAM_SETTING)  # as given (by default relative to the project root, as documented)
 
 
 def open_page(name: str, **state) -> AppTest:
@@ -254,7 +263,7 @@ def test_recognize_bad_upload_shows_the_reason_and_stays_usable(easter2, name, d
     at.file_uploader(key="rec_upload").upload(name, data, "image/png")
     rerun(at)
     assert len(at.error) == 1
-    message = at.error[0].value
+    message = shown(at.error[0].value)  # the file name is escaped Markdown: compare what is shown
     assert message.startswith(name) and reason in message.lower()
     assert not reading_html(at)
     # still usable: a good file after the bad one is read
@@ -353,7 +362,7 @@ def test_iam_browser_with_iam_browses_splits_forms_and_lines(with_iam):
     assert table.set_index("split").loc["trainset", "lines"] == 6161
     from htr.iam import IAM
 
-    iam = IAM(os.environ["IAM_DIR"])
+    iam = IAM(IAM_ROOT)
     assert table.set_index("split").loc["validationset2", "lines with images here"] == \
         len(set(iam.splits("original")["validationset2"]) & set(iam.available_lines()))  # e06-*: 41 of 42
     assert "No writer has lines in two splits" in page and not at.warning
@@ -572,6 +581,102 @@ def test_presentation_mode_enlarges_type_and_reduces_controls(easter2):
     assert "Draw" in at.radio(key="rec_source").options
 
 
+# ---------------------------------------------------------------- user text is shown as text
+
+TYPED = "[x](http://e.com) ![i](http://e.com/i.png) <b>x</b>"
+
+
+def assert_nothing_typed_renders(at: AppTest, where: str) -> None:
+    """No Markdown or HTML on the page turns typed text into a link, an image or bold type."""
+    from html.parser import HTMLParser
+
+    from tests.markdown_text import html_sources, markdown_sources, rendered
+
+    for md in markdown_sources(at):
+        out = rendered(md)
+        assert "<a" not in out and "<img" not in out and "<b>" not in out, (where, md, out)
+
+    class Tags(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tags = []
+
+        def handle_starttag(self, tag, attrs):
+            self.tags.append(tag)
+
+    for body in html_sources(at):
+        parser = Tags()
+        parser.feed(body)
+        assert "a" not in parser.tags and "img" not in parser.tags, (where, body)
+        assert "<b>x</b>" not in body, (where, body)
+
+
+def assert_shown_as_text(at: AppTest, where: str, typed: str = TYPED) -> None:
+    """``typed`` is on the page, as text: escaped HTML, or Markdown that shows it character for character."""
+    import html as html_lib
+
+    from tests.markdown_text import html_sources, markdown_sources, shown
+
+    assert_nothing_typed_renders(at, where)
+    assert any(typed in shown(md) for md in markdown_sources(at)) \
+        or any(html_lib.escape(typed) in body for body in html_sources(at)), \
+        f"{where}: the typed text is not on the page"
+
+
+def _typed_into(at: AppTest, label_start: str, widgets: str = "text_input", typed: str = TYPED) -> AppTest:
+    (box,) = [w for w in getattr(at, widgets) if w.label.startswith(label_start)]
+    box.input(typed)
+    return rerun(at)
+
+
+@pytest.mark.parametrize("typed", [TYPED, "a` " + TYPED + " `b"])  # a backtick ends a code span
+def test_typed_true_text_is_shown_as_text_on_inside_the_model(easter2, typed):
+    at = _typed_into(open_page("inside"), "True text", typed=typed)
+    assert_shown_as_text(at, "inside", typed)
+    assert any("<b>True:</b>" in h.proto.body for h in at.html)
+
+
+def test_typed_true_text_is_shown_as_text_on_compare(easter2):
+    at = _typed_into(open_page("compare"), "True text", "text_area")
+    marked = "".join(reading_html(at))  # each reading, marked against the typed text
+    assert "&lt;" in marked  # the typed '<' the readers missed, shown (escaped) as missing
+    assert_nothing_typed_renders(at, "compare")
+
+
+def test_typed_true_text_is_shown_as_text_on_the_stress_test(easter2):
+    at = _typed_into(open_page("stress"), "True text")
+    assert "Type the true text" not in texts(at)  # it took the text
+    assert_nothing_typed_renders(at, "stress")
+
+
+def test_typed_text_on_the_training_page_is_shown_as_text(easter2):
+    # the training page draws only IAM's 79 characters ([, ], <, > are refused, and the message
+    # quotes them), but a bare URL and emphasis can be typed: drawn, read, marked, all as text
+    at = open_page("training")
+    at.text_input(key="tr_text").input("Go to http://e.com *now* #1")
+    rerun(at)
+    assert not at.error and reading_html(at)
+    assert_nothing_typed_renders(at, "training")
+    at.text_input(key="tr_text").input(TYPED)
+    rerun(at)
+    assert any("outside the 79" in e.value for e in at.error)
+    assert_nothing_typed_renders(at, "training, refused")
+
+
+def test_a_file_name_is_shown_as_text_on_recognize(easter2):
+    at = open_page("recognize")
+    at.radio(key="rec_source").set_value("Upload")
+    rerun(at)
+    at.file_uploader(key="rec_upload").upload(TYPED + ".png", example_bytes(), "image/png")
+    rerun(at)
+    assert reading_html(at)
+    assert_shown_as_text(at, "recognize, a good file")  # the image's caption
+    at.file_uploader(key="rec_upload").clear().upload(TYPED + ".png", b"not a picture", "image/png")
+    rerun(at)
+    assert len(at.error) == 1
+    assert_shown_as_text(at, "recognize, a refused file")  # the error names the file
+
+
 # ---------------------------------------------------------------- an IAM-layout folder of our own
 
 
@@ -602,7 +707,7 @@ def test_iam_pages_on_a_one_line_iam_folder(tiny_iam):
     at = open_page("iam")
     assert [i.value for i in at.info] == [f"No scan of form r99-901 in {Path(os.environ['IAM_DIR']) / 'forms'}."]
     assert at.selectbox(key="iam_line").value == "r99-901-00"
-    assert f"**True text:** {tiny_iam}" in texts(at)
+    assert f"**True text:** {md_literal(tiny_iam)}" in texts(at)  # IAM text shown as text
     table = at.dataframe[0].value.set_index("split")  # its one line is listed in test and in train
     assert list(table["writers also in another split"]) == ["1", "1"]
     assert [w.value for w in at.warning] and "not writer-independent" in at.warning[0].value
@@ -675,7 +780,7 @@ def test_training_page_says_what_it_cannot_draw(easter2):
     at = open_page("training")
     at.text_input(key="tr_text").input("costs 5 € or 2 £")
     rerun(at)
-    assert any("outside the 79-character alphabet" in e.value for e in at.error)
+    assert any("outside the 79-character alphabet" in shown(e.value) for e in at.error)
     assert not at.metric  # nothing read, nothing scored
     at.text_input(key="tr_text").input("   ")
     rerun(at)
