@@ -82,10 +82,9 @@ def server(weights, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def iam_server(weights, tmp_path_factory):
-    if not (ROOT.parent / "shared" / "iam" / "ascii" / "lines.txt").is_file():
-        pytest.skip("IAM subset not found at ../shared/iam")
-    yield from _start(weights, tmp_path_factory, iam_dir="../shared/iam")
+def iam_server(weights, tmp_path_factory, iam_dir):
+    """The server with IAM: $IAM_DIR, else ../shared/iam (conftest's iam_dir skips where neither is)."""
+    yield from _start(weights, tmp_path_factory, iam_dir=str(iam_dir))
 
 
 @pytest.fixture(scope="module")

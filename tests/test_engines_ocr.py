@@ -1,6 +1,7 @@
 """Tesseract and EasyOCR behind the Engine interface: real IAM lines, offline, degrading.
 
-Reads real lines of ``../shared/iam`` (skipped with a clear reason where absent).
+Reads real lines of the IAM copy (``$IAM_DIR``, else ``../shared/iam``; skipped with a clear
+reason where absent).
 Thresholds are loose "sane range" bounds: the full 56-line measurement is in
 benchmarks/engines_ocr.md (EasyOCR ≈ 0.24, Tesseract ≈ 0.36 CER).
 """

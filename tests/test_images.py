@@ -15,8 +15,6 @@ from htr.errors import ImageError
 from htr.images import image_hash, load_image, load_pages, to_png_bytes
 from tests.badinputs import BY_NAME, CASES, base_line, build_corpus
 
-IAM_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "iam"
-
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> dict[str, Path]:
@@ -318,12 +316,12 @@ def test_png_bytes_roundtrip_and_hash(base):
         to_png_bytes(base.astype(np.float32))
 
 
-def test_real_iam_form_and_line():
-    if not IAM_DIR.is_dir():
-        pytest.skip(f"IAM subset not found at {IAM_DIR} (set up ../shared/iam to run this)")
-    form = load_image(IAM_DIR / "forms" / "a01-000u.png")
+def test_real_iam_form_and_line(iam_dir):  # $IAM_DIR, else ../shared/iam; skipped without
+    if not (iam_dir / "forms" / "a01-000u.png").is_file():
+        pytest.skip(f"form a01-000u not found in {iam_dir / 'forms'}")
+    form = load_image(iam_dir / "forms" / "a01-000u.png")
     assert form.shape == (3542, 2479)
-    line = load_image(IAM_DIR / "lines" / "a01" / "a01-000u" / "a01-000u-00.png")
+    line = load_image(iam_dir / "lines" / "a01" / "a01-000u" / "a01-000u-00.png")
     assert line.dtype == np.uint8 and line.shape[1] > 5 * line.shape[0]
     assert np.median(line) > 200  # white paper, dark ink
 
