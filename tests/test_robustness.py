@@ -39,7 +39,7 @@ from streamlit.testing.v1 import AppTest
 
 from htr.metrics import cer
 from tests.badinputs import BASE_TEXT, CASES, base_line, build_corpus
-from tests.markdown_text import shown
+from tests.markdown_text import shown as md_shown
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "streamlit_app.py")
@@ -232,7 +232,7 @@ def _every_upload(at: AppTest, key: str, corpus, skip=()) -> dict[str, str]:
         shown = readings(at)
         if case.outcome == "refused":
             assert len(at.error) == 1, (case.name, [e.value for e in at.error])
-            message = shown(at.error[0].value)  # the file name is escaped Markdown: compare what is shown
+            message = md_shown(at.error[0].value)  # the file name is escaped Markdown: compare what is shown
             assert message.startswith(f"{name}: "), message
             assert case.reason.lower() in message.lower(), (case.name, message)
             assert "Traceback" not in message
