@@ -8,6 +8,7 @@ benchmarks/engines_ocr.md (EasyOCR ≈ 0.24, Tesseract ≈ 0.36 CER).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import shutil
@@ -62,6 +63,16 @@ def easyocr():
     return _usable(EasyOCREngine(), "EasyOCR")
 
 
+SLACK = 8  # characters over the 8 lines' ~300 that a reader may lose against its committed benchmark
+
+
+def recorded_edits(engine: str, lines) -> int:
+    """Character errors the committed benchmark (benchmarks/engines_ocr.csv) recorded on LINE_IDS."""
+    with (PROJECT_ROOT / "benchmarks" / "engines_ocr.csv").open() as f:
+        rows = {r["line_id"]: float(r["cer"]) for r in csv.DictReader(f) if r["engine"] == engine}
+    return sum(round(rows[i] * len(ref)) for i, (ref, _) in zip(LINE_IDS, lines))
+
+
 def _score(engine, lines):
     results = [engine.recognize(img) for _, img in lines]
     for r in results:
@@ -74,16 +85,16 @@ def _score(engine, lines):
 def test_tesseract_reads_real_iam_lines(tesseract, lines):
     score, results = _score(tesseract, lines)
     assert all(r.text for r in results), [r.text for r in results]
-    # Measured on all 56 shared lines: 0.36. A broken call (wrong psm, inverted
-    # image, garbage) lands far above 0.6; a plausible OCR of handwriting does not.
-    assert score.cer < 0.6, score
+    # benchmarks/engines_ocr.csv has each line's CER (0.36 on all 56 shared lines): no worse here
+    assert score.char_edits <= recorded_edits("tesseract", lines) + SLACK, (score, recorded_edits("tesseract", lines))
     assert tesseract.availability()[1].startswith("tesseract ")
 
 
 def test_easyocr_reads_real_iam_lines(easyocr, lines):
     score, results = _score(easyocr, lines)
     assert all(r.text for r in results), [r.text for r in results]
-    assert score.cer < 0.45, score  # 0.24 on all 56 shared lines
+    # benchmarks/engines_ocr.csv has each line's CER (0.24 on all 56 shared lines): no worse here
+    assert score.char_edits <= recorded_edits("easyocr", lines) + SLACK, (score, recorded_edits("easyocr", lines))
     assert all(0.0 <= r.extra["confidence"] <= 1.0 for r in results)
 
 
@@ -253,15 +264,20 @@ def test_easyocr_package_missing_is_unavailable(monkeypatch):
 
 @pytest.mark.parametrize("engine_fixture", ["tesseract", "easyocr"])
 @pytest.mark.parametrize("shape,value", [((1, 1), 0), ((40, 300), 255), ((40, 300), 0), ((3, 60), 0)])
-def test_odd_images_give_text_or_a_clear_error(engine_fixture, request, shape, value):
+def test_odd_images_are_read_without_an_error(engine_fixture, request, shape, value):
+    """A 1-pixel image, a blank line, a black one, a 3-px strip: each is read (no EngineFailed,
+    no other exception), as one line of this engine, in bounded time, boxed as the whole image."""
     engine = request.getfixturevalue(engine_fixture)
-    try:
-        r = engine.recognize(np.full(shape, value, np.uint8))
-    except EngineFailed as exc:
-        assert str(exc)
+    r = engine.recognize(np.full(shape, value, np.uint8))
+    assert isinstance(r, Recognition) and r.engine == engine.name and not r.lines
+    assert isinstance(r.text, str) and r.text == r.text.strip() and "\n" not in r.text
+    assert 0 < r.seconds < 30
+    if engine.name == "easyocr":
+        assert r.box == Box(0, 0, shape[1], shape[0])  # the recognizer read the whole image as one box
+        if value == 255:
+            assert r.text == ""  # nothing written, nothing read
     else:
-        assert isinstance(r.text, str) and r.seconds >= 0
-        assert r.box in (None, Box(0, 0, shape[1], shape[0]))
+        assert r.box is None  # --psm 7 gives text only (a blank line may still be read as a word or two)
 
 
 def test_bad_arrays_are_refused(tesseract):
