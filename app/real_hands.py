@@ -90,7 +90,8 @@ def show(font: str | None, seed: int, knobs: dict) -> None:
         _absent(root)
         return
     st.markdown(SPLITS_MD)
-    source = st.radio("Collection", sources, format_func=TITLES.get, horizontal=True, key="hands_source")
+    by_title = {TITLES[s]: s for s in sources}
+    source = by_title[st.radio("Collection", list(by_title), horizontal=True, key="hands_source")]
     st.caption(ABOUT[source])
     try:
         table, committed = resources.hand_table(str(root), source)
