@@ -34,7 +34,7 @@ def test_train_smoke_then_resume(tmp_path):
     rows = list(csv.DictReader((out / "log.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2]
     assert all(np.isfinite(float(r["loss"])) and float(r["loss"]) > 0 for r in rows)
-    assert all(0.0 <= float(r["val_cer_synth"]) for r in rows)
+    assert all(np.isfinite(float(r["val_cer_synth"])) for r in rows)  # every epoch was validated (no blank, no nan)
     assert export.is_file()
 
     # the exported weights load through the app's loader (no pickle, right shapes)
@@ -54,7 +54,7 @@ def test_train_smoke_then_resume(tmp_path):
     assert "resumed from epoch 2" in r.stdout
     rows = list(csv.DictReader((out / "log.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
-    assert 0.0 <= float(rows[-1]["val_cer_fonts"])  # the held-out fonts were read
+    assert np.isfinite(float(rows[-1]["val_cer_fonts"]))  # the held-out fonts were read (a blank cell: not)
     assert "8 lines in 2 fonts never trained on" in r.stdout
     assert json.loads((out / "state.json").read_text())["epoch"] == 3
 

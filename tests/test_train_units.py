@@ -362,12 +362,20 @@ def test_train_rejects_a_bad_config_with_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("path", sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tools").glob("finetune_*.json"))
                          + sorted(str(p.relative_to(ROOT)) for p in (ROOT / "models" / "training").glob("stage*.json")))
 def test_committed_training_configs_are_valid(path):
-    cfg = train.config_from_args(train.build_parser().parse_args(["--preset", "gpu", "--config", str(ROOT / path),
-                                                                  "--init", str(DEFAULT_WEIGHTS)]))
-    train.check_config(cfg)  # held-out fonts exist and were never seen by the weights the stages start from
+    """Each committed config loads, every field it sets reaches the run's Config, check_config accepts
+    it (held-out fonts exist and the starting weights never saw them), and its style makes a Style."""
+    from dataclasses import asdict
+
     from htr.synth.render import Style
 
-    Style(**cfg.synth_style)  # every style field exists
+    fields = json.loads((ROOT / path).read_text())
+    assert fields, path
+    cfg = train.config_from_args(train.build_parser().parse_args(["--preset", "gpu", "--config", str(ROOT / path),
+                                                                  "--init", str(DEFAULT_WEIGHTS)]))
+    assert {k: asdict(cfg)[k] for k in fields} == fields  # nothing dropped or renamed on the way
+    assert train.check_config(cfg) is None  # raises ValueError on a bad config
+    style = Style(**cfg.synth_style)  # TypeError on a field Style does not have
+    assert {k: getattr(style, k) for k in cfg.synth_style} == cfg.synth_style  # each knob as written
 
 
 # ---------------------------------------------------------------- resume: optimizer state
