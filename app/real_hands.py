@@ -33,8 +33,8 @@ SPLITS_MD = (
     "Each writer's hand sits in one **split**, fixed before any training by the writer's name "
     "alone: **train** — a model trained on real hands learns from it; **validation** — chooses "
     "checkpoints (which epoch is kept, whether a model ships); **report** — only measured, never "
-    "used to choose anything. The shipped model has learned from none of them: it trained on "
-    "fonts and 14 IAM lines."
+    "used to choose anything. Up to stage 5 the shipped model learned from none of them (fonts "
+    "and 14 IAM lines only): the model card says which stage ships."
 )
 
 
@@ -44,15 +44,21 @@ def _html_text(rows: list[tuple[str, str]]) -> str:
                    for label, text in rows)
 
 
-def _read(image, truth: str) -> None:
-    """Easter2's reading of ``image``, marked against ``truth``, and its CER."""
+def _image(gray) -> None:
+    """A line image: as wide as the page where it is long, at its own size where it is short."""
+    st.image(gray, width="stretch" if gray.shape[1] > 600 else "content")
+
+
+def _read(image, truth: str, side: bool = True) -> None:
+    """Easter2's reading of ``image``, marked against ``truth``, and its CER (beside it where ``side``)."""
     result, err = resources.try_recognize("easter2", widgets.digest_of(image), "line", image)
     if err:
         st.warning(f"Easter2 cannot read here: {err}")
         return
-    st.html(widgets.marked_html(truth, result.text))
-    st.metric("CER", f"{100 * cer(truth, result.text):.1f} %",
-              help="Character error rate against the text in the model's 79 characters.")
+    read, score = st.columns([4, 1], vertical_alignment="center") if side else (st.container(), st.container())
+    read.html(widgets.marked_html(truth, result.text))
+    score.metric("CER", f"{100 * cer(truth, result.text):.1f} %",
+                 help="Character error rate against the text in the model's 79 characters.")
 
 
 def _absent(root) -> None:
@@ -135,14 +141,14 @@ def show(font: str | None, seed: int, knobs: dict) -> None:
                   help="The same pen strokes drawn again: a new pen width, paper and slant.")
     draw = int(st.session_state[draw_key])
 
-    for k, line in enumerate(sample_lines(table, n=N_LINES, seed=int(st.session_state[pick_key]), hand=hand)):
+    for line in sample_lines(table, n=N_LINES, seed=int(st.session_state[pick_key]), hand=hand):
         st.divider()
         st.html(_html_text([("Transcription as given", line.text)]
                            + ([("In the model's 79 characters", line.mapped)] if line.mapped != line.text else [])
                            + [("Line", line.id)]))
-        columns = st.columns(3 if strokes else 2)
-        seeds = (draw, draw + 1) if strokes else (0,)
-        for col, s in zip(columns, seeds):
+        # the real line (UNIPEN: drawn twice, side by side), then its font twin, each read
+        columns = st.columns(2) if strokes else [st.container()]
+        for col, s in zip(columns, (draw, draw + 1) if strokes else (0,)):
             with col:
                 st.markdown(f"**Drawn from pen strokes** — seed {s}" if strokes else "**Written by a person**")
                 try:
@@ -154,15 +160,14 @@ def show(font: str | None, seed: int, knobs: dict) -> None:
                     st.error("Cannot show this line:")
                     st.text(str(exc))
                     continue
-                st.image(image, width="stretch")
-                _read(image, line.mapped)
-        with columns[-1]:
-            twin, used, why = resources.try_specimen(line.mapped, font, int(seed), **knobs)
-            if why:
-                st.error("Cannot draw its font twin:")
-                st.text(why)
-            else:
-                st.markdown(f"**Drawn from a font** — {used}")
-                st.image(twin, width="stretch")
-                _read(twin, line.mapped)
+                _image(image)
+                _read(image, line.mapped, side=not strokes)
+        twin, used, why = resources.try_specimen(line.mapped, font, int(seed), **knobs)
+        if why:
+            st.error("Cannot draw its font twin:")
+            st.text(why)
+        else:
+            st.markdown(f"**Drawn from a font** — {used}")
+            _image(twin)
+            _read(twin, line.mapped)
     st.caption(f"Lines: {CREDITS[source]}.")
