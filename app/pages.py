@@ -29,5 +29,6 @@ PAGES = (
     PageInfo("app_pages/evaluate.py", "Evaluate", ":material/analytics:",
              "Error rates of every reader over many lines, and the hardest lines."),
     PageInfo("app_pages/training.py", "How it learned", ":material/school:",
-             "The synthetic handwriting Easter2 trained on: make a line yourself, see the curves, read the model card."),
+             "The synthetic handwriting Easter2 trained on: make a line yourself, set it beside real hands "
+             "(French volunteers, First World War wills, pen strokes), see the curves, read the model card."),
 )
