@@ -554,7 +554,7 @@ def render_md(args, cmd, started, load_start, sets, specs, running, summary, not
                   f"{counts[s.label, 'reused']} taken from earlier readings (`--reuse`).")
     md.append("")
     if notes:
-        md += ["## Not measured", "", *[f"- {n}" for n in notes], ""]
+        md += ["## Notes", "", *[f"- {n}" for n in notes], ""]
 
     md += ["## Sets", "", "| set | hands read (of) | lines read (of) | dropped before reading |", "|---|---|---|---|"]
     for ls in sets:
