@@ -218,6 +218,11 @@ def test_page_layout_and_presentation_mode(server, browser):
     next(o for o in options if o.text.startswith("Paragraph 2")).click()
     wait_idle(browser)
     WebDriverWait(browser, 120).until(lambda d: "text lines found" in d.page_source)
+    found = next(c.text for c in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stCaptionContainer"]')
+                 if "text lines found" in c.text)
+    assert int(found.split()[0]) >= 2, found  # a paragraph: several lines boxed and read
+    page_text = browser.find_element(By.CSS_SELECTOR, ".htr-text").text
+    assert page_text.count("\n") >= 1, page_text  # one line of text per line found
     assert_no_exception(browser, "page layout")
     shot(browser, "13-recognize-page")
     toggle = browser.find_element(By.CSS_SELECTOR, '[data-testid="stSidebar"] [data-testid="stCheckbox"] label')
@@ -234,6 +239,18 @@ def test_inside_the_model_draws_its_figures(server, browser):
     WebDriverWait(browser, 240).until(
         lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')) >= 4)
     assert_no_exception(browser, "inside")
+    main = browser.find_element(By.CSS_SELECTOR, '[data-testid="stMain"]').text
+    for header in ("1 · What the network outputs", "2 · Squeeze-and-Excitation", "3 · Chosen channels",
+                   "4 · Which pixels"):
+        assert header in main, header
+    # the reading and the example's true text, shown as text
+    shown = {p.text.split(":", 1)[0]: p.text.split(":", 1)[1].strip()
+             for p in browser.find_elements(By.XPATH, "//p[b and code]") if ":" in p.text}
+    assert shown.get("Read") and shown.get("True"), shown
+    if server["trained"]:  # the shipped model reads our own example nearly right
+        from htr.metrics import cer
+
+        assert cer(shown["True"], shown["Read"]) < 0.3, shown
     shot(browser, "20-inside")
     for n, top in ((21, 1500), (22, 3000)):
         browser.execute_script(
@@ -260,6 +277,12 @@ def test_iam_browser_and_evaluate_with_iam(iam_server, browser):
     WebDriverWait(browser, 400).until(lambda d: "The hardest lines" in d.page_source)
     wait_idle(browser, timeout=400)
     assert_no_exception(browser, "evaluate")
+    # what a visitor sees: the results, the charts, and the hardest lines each with its CER and reading
+    assert browser.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
+    assert len(browser.find_elements(By.CSS_SELECTOR, '[data-testid="stPlotlyChart"]')) >= 3
+    captions = [c.text for c in browser.find_elements(By.CSS_SELECTOR, '[data-testid="stImageCaption"]')]
+    assert any("CER" in c and "%" in c for c in captions), captions
+    assert browser.find_elements(By.CSS_SELECTOR, ".htr-text")
     shot(browser, "32-evaluate-results")
     browser.execute_script("document.querySelector('[data-testid=\"stMain\"]').scrollTop = 1400")
     time.sleep(0.5)
