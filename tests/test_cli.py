@@ -353,7 +353,7 @@ def test_iam_errors(run_cli, iam_dir, args, message):
 # ------------------------------------------------------------------- evaluate
 
 
-def test_evaluate_json_is_the_library_s_scoring_of_its_readings(run_cli, iam_dir):
+def test_evaluate_json_is_the_library_s_scoring_of_its_readings(run_cli, iam_dir, project_root):
     from htr.iam import IAM
     from htr.metrics import aggregate, cer, char_confusions, wer
 
@@ -374,7 +374,15 @@ def test_evaluate_json_is_the_library_s_scoring_of_its_readings(run_cli, iam_dir
     score = aggregate(pairs)
     assert summary["summary"] is True and summary["lines"] == 3 and summary["split"] == "validation"
     assert summary["cer"] == round(score.cer, 5) and summary["exact"] == score.exact
-    assert summary["cer"] < 0.2  # the shipped model reads these validation lines
+    # the shipped weights read these lines as benchmarks/inference_cer.csv recorded (int8, the default
+    # reader), within 3 characters: not a loose "< 0.2" where the measured CER is about 0.02
+    import csv
+
+    with (project_root / "benchmarks" / "inference_cer.csv").open() as f:
+        recorded = {r["line"]: round(float(r["cer"]) * int(r["chars"])) for r in csv.DictReader(f)
+                    if r["width"] == "fit-2000" and r["path"] == "engine int8" and r["decoder"] == "greedy"}
+    if all(i in recorded for i in want_ids):
+        assert score.char_edits <= sum(recorded[i] for i in want_ids) + 3, (score, [recorded[i] for i in want_ids])
     top = char_confusions(pairs).top(5)
     assert [(c["true"], c["read"], c["count"]) for c in summary["confusions"]] == top
 
