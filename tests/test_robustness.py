@@ -160,7 +160,7 @@ def test_cli_every_case_in_one_run(cli_all, corpus):
             assert not mine, (case.name, mine)
             rec = records[path]
             assert rec["engine"] == "easter2" and isinstance(rec["text"], str), rec
-            assert rec["layout"] == "line" and rec["seconds"] >= 0
+            assert rec["layout"] == "line" and 0 < rec["seconds"] < 60  # a recognition time, model loading apart
     assert len(errors) == len(REFUSED)
     assert len(records) == len(READ)
     # the 40,000-pixel line and the decompression bomb do not hang the command
