@@ -15,7 +15,8 @@ import pytest
 
 from htr.data import unipen
 from htr.data.lines import DataError
-from htr.data.strokes import close_gaps, join_lines, letter_height, split_lines, vertical_gap
+from htr.data.strokes import (RenderStyle, close_gaps, join_lines, letter_height, render_strokes,
+                              split_lines, vertical_gap)
 
 
 # --------------------------------------------------------------------------- synthetic files
@@ -316,3 +317,57 @@ def test_split_join_and_close_gaps():
     close = close_gaps(boxed, n_spaces=1)
     gaps = [b[:, 0].min() - a[:, 0].max() for a, b in zip(close, close[1:])]
     assert max(gaps) == pytest.approx(1.0) and sorted(gaps)[:2] == pytest.approx([0.25, 0.25])
+
+
+# --------------------------------------------------------------------------- renderer
+
+def _line() -> list[np.ndarray]:
+    return [s + (6.0 * w, 0) for w in range(4) for s in _zigzag(0, 0, n=4)]
+
+
+def test_render_shape_and_ink():
+    img = render_strokes(_line(), np.random.default_rng(0))
+    assert img.dtype == np.uint8 and img.ndim == 2
+    assert 30 < img.shape[0] < 120 and img.shape[1] > 3 * img.shape[0]
+    paper, ink = np.percentile(img, 90), np.percentile(img, 1)
+    assert paper - ink > 80
+
+
+def test_render_is_drawn_from_the_generator():
+    a = render_strokes(_line(), np.random.default_rng(1))
+    b = render_strokes(_line(), np.random.default_rng(1))
+    c = render_strokes(_line(), np.random.default_rng(2))
+    assert np.array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+def test_render_letter_height_in_iam_band():
+    style = RenderStyle(rotate_deg=0.0, slant_deg=(0.0, 0.0), noise=(0.5, 0.5), ruled_p=0.0, margin=(0, 0))
+    for seed in range(10):
+        img = render_strokes(_zigzag(0, 0, n=12), np.random.default_rng(seed), style)
+        rows = np.flatnonzero((img < np.percentile(img, 95) - 60).any(axis=1))
+        ink_height = rows[-1] - rows[0] + 1
+        # x-height 24..36 px; this zigzag is 1.2 letter heights tall, plus the pen
+        assert 26 <= ink_height <= 52, (seed, ink_height)
+
+
+@pytest.mark.parametrize("bad", [[], [np.zeros((0, 2))], [np.array([[1.0, 2.0]])],
+                                 [np.array([[1.0, 2.0], [1.0, 2.0]])], [np.zeros((3, 3))],
+                                 [np.array([[0.0, 0.0], [np.nan, 1.0]])]])
+def test_render_refuses_degenerate_strokes(bad):
+    with pytest.raises(ValueError):
+        render_strokes(bad, np.random.default_rng(0))
+
+
+def test_render_real_lines_fast_and_sized(real):
+    import time
+
+    recs, _ = real
+    rng = np.random.default_rng(0)
+    pick = [recs[i] for i in rng.choice(len(recs), 40, replace=False)]
+    t = time.process_time()
+    imgs = [render_strokes(r.strokes, rng) for r in pick]
+    per_line = (time.process_time() - t) / len(pick)
+    assert per_line < 0.1  # about 10 ms on one free core; generous for a shared machine
+    heights = np.array([i.shape[0] for i in imgs])
+    assert 50 <= np.median(heights) <= 160

@@ -1,4 +1,4 @@
-"""Pen strokes: their geometry (a renderer follows).
+"""Pen strokes: their geometry, and a renderer that makes them look like a scanned IAM line.
 
 Strokes are a sequence of float (N, 2) arrays, x right and y down, in any unit
 (:mod:`htr.data.unipen` gives millimetres). Two groups of functions:
@@ -8,12 +8,16 @@ Strokes are a sequence of float (N, 2) arrays, x right and y down, in any unit
   (a segment written on several lines, found by its carriage returns),
   :func:`join_lines` (the lines laid side by side), :func:`close_gaps` (letters
   written in the boxes of a comb brought together);
+* :func:`render_strokes`, drawn anew at every call from a random generator:
+  IAM's letter height, slant, rotation, spacing, pen width varying with the
+  writer and along the strokes, ink, blur, paper, noise, sometimes a ruled line.
 
 Pure numpy and Pillow, fast enough for a data-loader worker (about 10 ms a line).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from statistics import median
 
 import numpy as np
@@ -244,3 +248,174 @@ def close_gaps(strokes, n_spaces: int, letter_gap: float = 0.25, word_gap: float
     starts = np.array([g[0] for g in groups])
     which = np.searchsorted(starts, lo, side="right") - 1
     return [s + (shift[k], 0.0) for s, k in zip(strokes, which)]
+
+
+@dataclass(frozen=True)
+class RenderStyle:
+    """Ranges that :func:`render_strokes` draws from; the defaults aim at IAM line crops (300 dpi)."""
+
+    x_height: tuple[float, float] = (24.0, 36.0)     # pixels (IAM: about 25-35)
+    stretch: tuple[float, float] = (0.85, 1.25)      # horizontal spacing, times the writer's own
+    slant_deg: tuple[float, float] = (-10.0, 18.0)   # added to the writer's own slant (positive leans right)
+    rotate_deg: float = 1.5                          # sigma of a small rotation (clipped at 2 sigma)
+    pen: tuple[float, float] = (0.07, 0.17)          # pen width, in x-heights (a writer's pen)
+    pressure: tuple[float, float] = (0.0, 0.5)       # how much a slow pen thickens the stroke
+    wobble: float = 0.15                             # smooth random width change along the line
+    ink: tuple[float, float] = (0.0, 110.0)          # ink gray (0 = black), drawn towards dark
+    paper: tuple[float, float] = (215.0, 254.0)      # paper gray, drawn towards light
+    blur: tuple[float, float] = (0.0, 0.8)           # gaussian blur radius, pixels
+    noise: tuple[float, float] = (0.5, 5.0)          # scanner noise sigma, gray levels
+    ruled_p: float = 0.12                            # chance of a faint ruled line under the writing
+    margin: tuple[int, int] = (1, 14)                # pixels of paper around the ink, each side (IAM crops are tight)
+
+
+DEFAULT_STYLE = RenderStyle()
+_SUPERSAMPLE = 2
+_PIECE = 8  # points drawn at one pen width
+#: Output images larger than this are refused (strokes far apart, or a wrong unit).
+MAX_PIXELS = 6_000_000
+
+
+def _pen_widths(pts: np.ndarray, lens: list[int], base: float, pressure: float, wobble: float,
+                rng: np.random.Generator) -> np.ndarray:
+    """Pen width at every point: the writer's pen, thicker where the pen moves slowly, a slow wobble."""
+    step = np.zeros(len(pts))
+    d = np.hypot(*np.diff(pts, axis=0).T)
+    d[np.cumsum(lens[:-1]).astype(int) - 1] = np.nan  # no speed across a pen lift
+    step[1:] = d
+    step[0] = np.nan
+    med = np.nanmedian(step) if np.isfinite(step).any() else 1.0
+    speed = np.where(np.isfinite(step), step, med) / max(med, 1e-9)
+    slow = np.clip(1.0 - speed, -1.0, 1.0)  # > 0 where slower than usual
+    width = base * (1.0 + pressure * slow)
+    # wobble: two slow sines along the writing (x), random phase and wavelength
+    x = pts[:, 0]
+    for _ in range(2):
+        lam = rng.uniform(60.0, 400.0)
+        width *= 1.0 + wobble * 0.5 * np.sin(2 * np.pi * x / lam + rng.uniform(0, 2 * np.pi))
+    return np.maximum(width, 0.6 * _SUPERSAMPLE)
+
+
+def _smooth(p: np.ndarray, lens: list[int]) -> tuple[np.ndarray, list[int]]:
+    """One pass of Chaikin's corner cutting on every stroke (end points kept)."""
+    out, new_lens, start = [], [], 0
+    for n in lens:
+        s = p[start:start + n]
+        start += n
+        if n < 3:
+            out.append(s)
+            new_lens.append(n)
+            continue
+        q = np.empty((2 * (n - 1), 2))
+        q[0::2] = 0.75 * s[:-1] + 0.25 * s[1:]
+        q[1::2] = 0.25 * s[:-1] + 0.75 * s[1:]
+        q[0], q[-1] = s[0], s[-1]
+        out.append(q)
+        new_lens.append(len(q))
+    return np.concatenate(out), new_lens
+
+
+def render_strokes(strokes, rng: np.random.Generator, style: RenderStyle | None = None) -> np.ndarray:
+    """Pen strokes drawn as ink on a scanned page: uint8 gray (H, W), ink dark on light paper.
+
+    ``strokes``: (N, 2) arrays, x right and y down, any unit (the letter height
+    is measured, :func:`letter_height`). Every call draws a new look from
+    ``rng``: IAM's x-height, extra slant and a small rotation, horizontal
+    stretch, a pen width of its own varying along the strokes (slower: wider),
+    ink and paper gray, blur, scanner noise, sometimes a faint ruled line. The
+    crop has a margin of paper around the ink, like an IAM line crop.
+
+    Raises ValueError for no strokes, a single point, or strokes without height.
+    """
+    from PIL import Image, ImageDraw, ImageFilter
+
+    st = style or DEFAULT_STYLE
+    strokes = _as_strokes(strokes)
+    if not strokes:
+        raise ValueError("nothing to draw: no strokes (or only empty ones)")
+    pts = np.concatenate(strokes)
+    if not np.isfinite(pts).all():
+        raise ValueError("a stroke has a point that is not a finite number")
+    if np.ptp(pts[:, 0]) == 0 and np.ptp(pts[:, 1]) == 0:
+        raise ValueError("nothing to draw: the strokes are a single point")
+    lens = [len(s) for s in strokes]
+    try:
+        xh = letter_height(strokes)
+    except ValueError as exc:
+        raise ValueError(f"cannot size the strokes: {exc}") from None
+
+    # geometry: scale to the x-height, stretch, slant (shear about the middle), rotate
+    scale = rng.uniform(*st.x_height) / xh
+    sx = rng.uniform(*st.stretch)
+    shear = np.tan(np.radians(rng.uniform(*st.slant_deg)))
+    rot = np.radians(np.clip(rng.normal(0, st.rotate_deg), -2 * st.rotate_deg, 2 * st.rotate_deg))
+    c, s = np.cos(rot), np.sin(rot)
+    m = np.array([[c, -s], [s, c]]) @ np.array([[1.0, -shear], [0.0, 1.0]]) @ np.diag([scale * sx, scale])
+    p = (pts - np.median(pts, axis=0)) @ m.T
+
+    xh_px = xh * scale
+    if len(p) > 2 and np.median(np.hypot(*np.diff(p, axis=0).T)) > 0.08 * xh_px:
+        p, lens = _smooth(p, lens)  # coarse tablets (145 ppi): corners cut, no jagged polygons
+    pen = rng.uniform(*st.pen) * xh_px
+    widths = _pen_widths(p * _SUPERSAMPLE, lens, pen * _SUPERSAMPLE, rng.uniform(*st.pressure), st.wobble, rng)
+
+    margin = rng.integers(st.margin[0], st.margin[1] + 1, size=4)  # left, top, right, bottom
+    lo = p.min(axis=0) - pen
+    hi = p.max(axis=0) + pen
+    w = int(np.ceil(hi[0] - lo[0])) + margin[0] + margin[2]
+    h = int(np.ceil(hi[1] - lo[1])) + margin[1] + margin[3]
+    if w * h > MAX_PIXELS:
+        raise ValueError(f"the strokes would make a {w} x {h} image (more than {MAX_PIXELS} pixels): "
+                         "are they one line of writing?")
+    q = (p - lo + (margin[0], margin[1])) * _SUPERSAMPLE
+
+    cov = Image.new("L", (w * _SUPERSAMPLE, h * _SUPERSAMPLE), 0)
+    draw = ImageDraw.Draw(cov)
+    start = 0
+    for n in lens:
+        seg, wd = q[start:start + n], widths[start:start + n]
+        start += n
+        r = wd[0] / 2
+        draw.ellipse([seg[0, 0] - r, seg[0, 1] - r, seg[0, 0] + r, seg[0, 1] + r], fill=255)
+        if n == 1:
+            continue
+        r = wd[-1] / 2
+        draw.ellipse([seg[-1, 0] - r, seg[-1, 1] - r, seg[-1, 0] + r, seg[-1, 1] + r], fill=255)
+        # pieces of constant width sharing their end points; a round dot where two meet
+        # (Pillow's own round joints cost a Python call per point)
+        for a in range(0, n - 1, _PIECE):
+            piece = seg[a:a + _PIECE + 1]
+            wa = max(1, int(round(wd[a:a + _PIECE + 1].mean())))
+            draw.line(piece.ravel().tolist(), fill=255, width=wa)
+            if a:
+                r = wa / 2
+                draw.ellipse([piece[0, 0] - r, piece[0, 1] - r, piece[0, 0] + r, piece[0, 1] + r], fill=255)
+    cov = cov.resize((w, h), Image.Resampling.BOX)
+    blur = rng.uniform(*st.blur)
+    if blur > 0.25:
+        cov = cov.filter(ImageFilter.GaussianBlur(blur))
+    return _on_paper(np.asarray(cov, dtype=np.float32) / 255.0, p - lo + (margin[0], margin[1]), xh_px, rng, st)
+
+
+def _on_paper(cov: np.ndarray, pts: np.ndarray, xh_px: float, rng: np.random.Generator,
+              st: RenderStyle) -> np.ndarray:
+    """Compose ink coverage (0..1) on paper: paper gray with slow gradients, uneven ink, ruled line, noise."""
+    h, w = cov.shape
+    lo_p, hi_p = st.paper
+    base = hi_p - (hi_p - lo_p) * rng.random() ** 2
+    xs = np.arange(w, dtype=np.float32)
+    paper = (base + np.interp(xs, np.linspace(0, w, 5), rng.normal(0, rng.uniform(0, 4), 5))[None, :]
+             + np.linspace(0, rng.normal(0, 3), h, dtype=np.float32)[:, None])
+    if rng.random() < st.ruled_p:
+        # a faint printed rule a little under the writing's baseline (the 80th percentile of its y)
+        y_rule = np.percentile(pts[:, 1], 80) + rng.uniform(0.1, 0.6) * xh_px
+        tilt = rng.normal(0, 0.004)
+        dist = np.abs(np.arange(h, dtype=np.float32)[:, None] - (y_rule + tilt * (xs[None, :] - w / 2)))
+        thick = rng.uniform(0.6, 1.6)
+        paper = paper - rng.uniform(15, 60) * np.clip(thick - dist + 0.5, 0, 1)
+    lo_i, hi_i = st.ink
+    ink_level = lo_i + (hi_i - lo_i) * rng.random() ** 2
+    ink = np.interp(xs, np.linspace(0, w, 7), ink_level + rng.normal(0, 12, 7))[None, :]
+    out = paper + (ink - paper) * cov
+    out += rng.standard_normal((h, w), dtype=np.float32) * rng.uniform(*st.noise)
+    return np.clip(out, 0, 255).astype(np.uint8)
