@@ -251,8 +251,8 @@ def show_figure(fig, key: str) -> None:
 
 
 def show_image(gray: np.ndarray, caption: str | None = None) -> None:
-    """A gray image; ``caption`` (often a file name) is shown as text, not Markdown."""
-    st.image(gray, caption=None if caption is None else md_literal(caption), width="stretch" if presentation() or gray.shape[1] > 700 else "content")
+    """A gray image. ``caption`` is Markdown: pass user text (a file name) through :func:`md_literal`."""
+    st.image(gray, caption=caption, width="stretch" if presentation() or gray.shape[1] > 700 else "content")
 
 
 # --------------------------------------------------------------------------

@@ -15,7 +15,7 @@ st.caption(
 image = widgets.image_input("cmp", sources=("Example", "IAM line", "Upload", "Draw", "Camera"))
 if image is None:
     st.stop()
-widgets.show_image(image.gray, caption=image.name)
+widgets.show_image(image.gray, caption=widgets.md_literal(image.name))
 
 layout = "page" if image.kind == "page" else "line"
 truth = st.text_area(

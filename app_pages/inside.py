@@ -24,7 +24,7 @@ if image is None:
 
 ok, why = resources.availability().get("easter2", (False, "not registered"))
 if not ok:
-    widgets.show_image(image.gray, caption=image.name)
+    widgets.show_image(image.gray, caption=widgets.md_literal(image.name))
     st.warning(f"Easter2 cannot run here, so there is nothing to look inside yet: {why}.")
     st.stop()
 

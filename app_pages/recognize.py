@@ -49,7 +49,7 @@ with right:
 
 with left:
     if layout == "line":
-        widgets.show_image(image.gray, caption=image.name)
+        widgets.show_image(image.gray, caption=widgets.md_literal(image.name))
 
 if not engines:
     reasons = "; ".join(f"{resources.engine_title(n)}: {r}" for n, (_, r) in resources.availability().items())
