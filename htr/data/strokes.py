@@ -262,7 +262,7 @@ class RenderStyle:
     pressure: tuple[float, float] = (0.0, 0.5)       # how much a slow pen thickens the stroke
     wobble: float = 0.15                             # smooth random width change along the line
     ink: tuple[float, float] = (0.0, 110.0)          # ink gray (0 = black), drawn towards dark
-    paper: tuple[float, float] = (215.0, 254.0)      # paper gray, drawn towards light
+    paper: tuple[float, float] = (222.0, 254.0)      # paper gray, drawn towards light
     blur: tuple[float, float] = (0.0, 0.8)           # gaussian blur radius, pixels
     noise: tuple[float, float] = (0.5, 5.0)          # scanner noise sigma, gray levels
     ruled_p: float = 0.12                            # chance of a faint ruled line under the writing
