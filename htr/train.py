@@ -93,11 +93,13 @@ class Config:
     hands_dir: str = ""  # ../shared/hands (or $HANDS_DIR): sources copiste, poilus, unipen
     hands_val_lines: int = 8  # validation lines per validation hand (the first ones of each hand)
     real_slant: float = 12.0  # real hand lines: random shear within ±this many degrees
+    fresh_ratio: float = 0.0  # > 0: take at most this many new samples per sample trained on (CPU: the
+    #                           render worker then waits instead of taking a core from the training step)
 
 
 PRESETS = {
     # This 2-core CPU, about two hours (see models/MODEL_CARD.md).
-    "cpu": Config(batch=16, minutes=110.0, steps_per_epoch=300, workers=1, buffer=4000),
+    "cpu": Config(batch=16, minutes=110.0, steps_per_epoch=300, workers=1, buffer=4000, fresh_ratio=1.5),
     # One GPU: large batches, many render workers.
     "gpu": Config(batch=64, lr=1.5e-3, minutes=60.0, steps_per_epoch=250, workers=14, buffer=60000, chunk=32),
     # A few minutes anywhere: a smoke test of the whole pipeline.
@@ -227,8 +229,13 @@ class SampleMaker:
             gray, text = self.real[self.rng.integers(len(self.real))]
             gray = _stretch(gray, self.rng, 0.8, 1.25)
         elif src in HAND_SOURCES:
-            rec, text = self.hands[src][self.rng.integers(len(self.hands[src]))]
-            gray = hand_image(rec, self.rng)
+            from htr.data.lines import is_vertical
+
+            while True:  # a margin note written down the page is no line to learn from
+                rec, text = self.hands[src][self.rng.integers(len(self.hands[src]))]
+                gray = hand_image(rec, self.rng)
+                if not is_vertical(gray, text):
+                    break
             gray = augment_real(gray, self.rng, self.cfg.real_slant)
         else:
             text = self.texts[self.rng.integers(len(self.texts))]
@@ -317,9 +324,14 @@ class Feeder:
         for p in self.procs:
             p.start()
         self.buffer = ReplayBuffer(cfg.buffer, cfg.width, cfg.seed)
+        self.consumed = 0  # samples handed to training
+        self.start = 0  # samples in the buffer when training began (fill)
 
     def _drain(self, block: bool) -> None:
         while True:
+            if not block and self.cfg.fresh_ratio > 0 and \
+                    self.buffer.added >= self.start + self.cfg.fresh_ratio * self.consumed:
+                return  # enough fresh lines for now: the worker blocks on the full queue and frees its core
             try:
                 xs, ys = self.queue.get(timeout=60) if block else self.queue.get_nowait()
             except queue.Empty:
@@ -332,12 +344,14 @@ class Feeder:
     def fill(self, minimum: int) -> None:
         while self.buffer.size < minimum:
             self._drain(block=True)
+        self.start = self.buffer.added
 
     def _next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         self._drain(block=False)
         if self.procs and not any(p.is_alive() for p in self.procs):
             raise RuntimeError("every render worker has stopped: no new training lines (see the log above)")
         x, y = self.buffer.batch(self.cfg.batch)
+        self.consumed += len(x)
         # fixed label width keeps compiled shapes fixed
         yy = np.full((len(y), MAX_LABEL), -1, np.int32)
         yy[:, : y.shape[1]] = y
@@ -436,7 +450,7 @@ def hand_validation_sets(cfg: Config) -> dict[str, list[tuple[np.ndarray, str]]]
     """
     import zlib
 
-    from htr.data.lines import DataError
+    from htr.data.lines import DataError, is_vertical
 
     out = {}
     for src in HAND_SOURCES:
@@ -448,9 +462,12 @@ def hand_validation_sets(cfg: Config) -> dict[str, list[tuple[np.ndarray, str]]]
         chosen = []
         for rec, text in lines:
             if per_hand.get(rec.hand, 0) < cfg.hands_val_lines:
-                per_hand[rec.hand] = per_hand.get(rec.hand, 0) + 1
                 rng = np.random.default_rng(zlib.crc32(rec.id.encode()))
-                chosen.append((hand_image(rec, rng), text))
+                gray = hand_image(rec, rng)
+                if is_vertical(gray, text):
+                    continue
+                per_hand[rec.hand] = per_hand.get(rec.hand, 0) + 1
+                chosen.append((gray, text))
         if chosen:
             out[src] = chosen
     return out
@@ -619,7 +636,12 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
     state["select"] = cfg.select
 
     sets = validation_sets(cfg, iam_dir)
-    log(_describe_sets(cfg, sets))
+    described = _describe_sets(cfg, sets)
+    log(described)
+    if state.get("val_sets", described) != described and state["best"] is not None:
+        log(f"validation sets changed (were: {state['val_sets']}): the best epoch is chosen afresh")
+        state["best"], state["bad_epochs"] = None, 0
+    state["val_sets"] = described
 
     feeder = Feeder(cfg, iam_dir)
     rows = _read_log(out_dir / "log.csv")
@@ -905,7 +927,8 @@ def config_from_args(args) -> Config:
             setattr(cfg, attr, getattr(args, flag))
     if args.init:
         cfg.init_weights = args.init
-    if getattr(args, "hands_dir", None) and not cfg.hands_dir:
+    wants_hands = cfg.select == "hands" or any(cfg.sources.get(s, 0) > 0 for s in HAND_SOURCES)
+    if getattr(args, "hands_dir", None) and not cfg.hands_dir and wants_hands:
         cfg.hands_dir = args.hands_dir
     if args.real_weight is not None:
         cfg.sources = dict(cfg.sources, iam=args.real_weight)

@@ -59,6 +59,13 @@ class LineRecord:
             raise DataError(f"line {self.id}: {exc}") from None
 
 
+def is_vertical(gray: np.ndarray, text: str) -> bool:
+    """A line image narrower than it is tall that holds more than three characters: writing that
+    runs down the page (a margin note), squeezed sideways when it was cut. Nobody can read it as a
+    line; training and evaluation leave it out (about 24 Poilus lines)."""
+    return gray.shape[1] < gray.shape[0] and len(text.strip()) > 3
+
+
 def read_line_set(folder: str | Path, source: str | None = None) -> list[LineRecord]:
     """Every line of a line set, in the table's order.
 
