@@ -313,7 +313,7 @@ def example_image(path: str) -> np.ndarray:
 
 def iam_dir() -> Path | None:
     """The IAM folder named by ``IAM_DIR``, or None where unset or missing."""
-    from htr.iam import default_iam_dir
+    from htr.data.iam import default_iam_dir
 
     path = default_iam_dir(base=ROOT)
     return path if path is not None and path.is_dir() else None
@@ -322,7 +322,7 @@ def iam_dir() -> Path | None:
 @st.cache_resource(show_spinner="Reading the IAM index…")
 def iam_reader(root: str):
     """The IAM reader for ``root`` (built once per process)."""
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     return IAM(root)
 
@@ -397,7 +397,7 @@ MODEL_CARD = MODELS_DIR / "MODEL_CARD.md"
 
 @st.cache_data(show_spinner=False)
 def font_names() -> list[str]:
-    from htr.synth.fonts import font_names as names
+    from htr.data.synth.fonts import font_names as names
 
     return names()
 
@@ -411,7 +411,7 @@ def seen_fonts() -> frozenset[str]:
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def _specimen(text: str, font: str | None, seed: int, knobs: tuple) -> tuple[np.ndarray, str]:
-    from htr.synth.render import specimen
+    from htr.data.synth.render import specimen
 
     return specimen(text, font, seed=seed, **dict(knobs))
 

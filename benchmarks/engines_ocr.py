@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from htr.engines.easyocr_engine import EasyOCREngine  # noqa: E402
 from htr.engines.tesseract import TesseractEngine  # noqa: E402
-from htr.iam import IAM  # noqa: E402
+from htr.data.iam import IAM  # noqa: E402
 from htr.metrics import aggregate, cer  # noqa: E402
 
 

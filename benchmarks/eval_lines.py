@@ -24,7 +24,7 @@ from typing import NoReturn
 
 import numpy as np
 
-from htr.iam import IAM, shared_iam_dir
+from htr.data.iam import IAM, shared_iam_dir
 
 SKIPPED = 2  # exit status of a benchmark that could measure nothing here
 SYNTH_SEED = 20261125  # never used by training
@@ -66,7 +66,7 @@ def e06_ids(iam: IAM) -> list[str]:
 class Lines:
     ids: list[str]
     refs: list[str]  # the true text of each line
-    images: list[np.ndarray]  # uint8 gray, as htr.iam reads them
+    images: list[np.ndarray]  # uint8 gray, as htr.data.iam reads them
     split: dict[str, str]  # line id -> Aachen split ("validation", "test", or "?")
 
     def groups(self) -> dict[str, list[int]]:
@@ -90,8 +90,8 @@ def e06_lines(iam_dir: str | Path | None) -> Lines:
 
 def heldback_synthetic(n: int) -> tuple[list[str], list[np.ndarray]]:
     """``n`` synthetic lines (texts, images) from a seed training never used: the same on every call."""
-    from htr.synth.corpus import training_texts
-    from htr.synth.render import LineRenderer
+    from htr.data.synth.corpus import training_texts
+    from htr.data.synth.render import LineRenderer
 
     rng = np.random.default_rng(SYNTH_SEED)
     renderer = LineRenderer(seed=SYNTH_SEED)
@@ -103,8 +103,8 @@ def heldback_synthetic(n: int) -> tuple[list[str], list[np.ndarray]]:
 def font_synthetic(per_font: int) -> tuple[list[str], list[list[str]], list[list[np.ndarray]]]:
     """(font names, texts per font, images per font): ``per_font`` held-back lines drawn in each
     vendored font (seed ``SYNTH_SEED + 1``, generated English), the same on every call."""
-    from htr.synth.corpus import training_texts
-    from htr.synth.render import LineRenderer
+    from htr.data.synth.corpus import training_texts
+    from htr.data.synth.render import LineRenderer
 
     rng = np.random.default_rng(SYNTH_SEED + 1)
     renderer = LineRenderer(seed=SYNTH_SEED + 1)

@@ -187,7 +187,7 @@ def hand_set(source: str, hands_dir, splits: dict, limit: int | None, notes: lis
 def iam_sets(iam_dir, limit: int | None, notes: list[str]) -> list[LineSet]:
     from benchmarks.eval_lines import e06_ids
     from htr.errors import IAMError
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     if not iam_dir or not Path(iam_dir).is_dir():
         notes.append("iam: skipped, no IAM copy here (set IAM_DIR or --iam-dir)")

@@ -54,7 +54,7 @@ def main(argv=None) -> int:
     from htr import ctc
     from htr.engines.easter2 import Easter2Engine
     from htr.lm import CharLM
-    from htr.synth.corpus import iam_train_texts
+    from htr.data.synth.corpus import iam_train_texts
 
     lines = e06_lines(args.iam_dir)
     groups = lines.groups()

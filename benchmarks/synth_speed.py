@@ -21,8 +21,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from htr.synth import LineRenderer, corrupt, font_paths  # noqa: E402
-from htr.synth.corpus import training_texts  # noqa: E402
+from htr.data.synth import LineRenderer, corrupt, font_paths  # noqa: E402
+from htr.data.synth.corpus import training_texts  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -29,7 +29,7 @@ Graphs converted (input (1, W, 80), W free: ``resize_tensor_input`` per width):
 
 Each in float32, float16 weights, dynamic-range int8 (weights int8,
 activations quantised on the fly) and full-integer int8 (post-training,
-calibrated on ``--calib`` synthetic lines rendered by :mod:`htr.synth` on the
+calibrated on ``--calib`` synthetic lines rendered by :mod:`htr.data.synth` on the
 spot; nothing of IAM is used for calibration, nothing is stored). Plus the
 ``layout`` graph converted at a fixed width of 1024, to see whether fixed
 shapes matter. Conversion downloads nothing.
@@ -70,8 +70,8 @@ def calibration_lines(n: int, graph: str, fixed: int | None = None) -> list[np.n
     """``n`` synthetic lines as the graph's input (1, W, 80), float32."""
     from htr.preprocess import prepare_line
     from htr.runtime import compute_width
-    from htr.synth.corpus import generated_texts
-    from htr.synth.render import LineRenderer
+    from htr.data.synth.corpus import generated_texts
+    from htr.data.synth.render import LineRenderer
 
     rng = np.random.default_rng(CALIB_SEED)
     renderer = LineRenderer(seed=CALIB_SEED)
@@ -355,7 +355,7 @@ def main() -> int:
         "max |Δp| and argmax agreement are against TF float32 of the same width policy (layout / true "
         "width), over each line's content steps. Real lines: per-line ms is the median over lines of the "
         "fastest of 3 calls at the line's own width (after a warm call at that width), 2 threads. "
-        "Held-back synthetic lines: rendered by htr.synth from a seed training never used "
+        "Held-back synthetic lines: rendered by htr.data.synth from a seed training never used "
         "(benchmarks/eval_lines.py), a second, larger check of the CER change.",
     ]
     for ls in sets:

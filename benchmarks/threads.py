@@ -30,7 +30,7 @@ import numpy as np
 from htr.runtime import configure_threads
 ok = configure_threads(int(sys.argv[1]), int(sys.argv[2]))
 from htr.engines.easter2 import Easter2Engine
-from htr.iam import IAM
+from htr.data.iam import IAM
 from benchmarks.eval_lines import default_iam_dir, e06_ids
 iam = IAM(default_iam_dir())
 ids = e06_ids(iam)[:12]

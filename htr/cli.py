@@ -229,7 +229,7 @@ def cmd_engines(args: argparse.Namespace) -> int:
 
 
 def cmd_iam_fetch(args: argparse.Namespace) -> int:
-    from htr import fetch
+    from htr.data import fetch
     from htr.errors import HTRError
 
     try:
@@ -252,7 +252,7 @@ def cmd_iam_fetch(args: argparse.Namespace) -> int:
 def _open_iam(args: argparse.Namespace):
     """The IAM reader for --iam-dir, else $IAM_DIR, else ../shared/iam; or None after an error line."""
     from htr.errors import IAMError
-    from htr.iam import IAM, default_iam_dir, shared_iam_dir
+    from htr.data.iam import IAM, default_iam_dir, shared_iam_dir
 
     root = args.iam_dir or default_iam_dir() or shared_iam_dir()
     if root is None:

@@ -114,7 +114,7 @@ def iam_train_lm(iam_dir: str | Path, order: int = ORDER) -> CharLM:
     Raises FileNotFoundError (with the path and what is missing) where the copy
     has no ``ascii/lines.txt`` or no ``splits/aachen/train.lines.txt``.
     """
-    from htr.synth.corpus import iam_train_texts
+    from htr.data.synth.corpus import iam_train_texts
 
     return CharLM.fit(iam_train_texts(Path(iam_dir)), order)
 
@@ -131,7 +131,7 @@ def language_model(iam_dir: str | Path | None = None) -> CharLM:
     IAM copy with the train split's transcriptions is there.
     """
     from htr.errors import EngineUnavailable
-    from htr.iam import default_iam_dir, shared_iam_dir
+    from htr.data.iam import default_iam_dir, shared_iam_dir
 
     root = Path(iam_dir) if iam_dir else (default_iam_dir() or shared_iam_dir())
     if root is None:

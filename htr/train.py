@@ -7,7 +7,7 @@ gamma 0.5), Adam, TACo (tiling-and-corruption) augmentation and long-line
 augmentation (joining lines), on a mix of data sources weighted in a config:
 
 * ``synth``: handwriting lines rendered on the fly from the vendored fonts
-  (:mod:`htr.synth`), texts from IAM's training split plus built-in English;
+  (:mod:`htr.data.synth`), texts from IAM's training split plus built-in English;
 * ``iam``: real IAM lines of the training split found under ``--iam-dir``
   (Aachen ``train``; never validation or test lines);
 * ``copiste``, ``poilus``: real scanned lines of the *train* hands of
@@ -84,7 +84,7 @@ class Config:
     val_synth: int = 200
     mixed_precision: bool = True  # only takes effect on a GPU
     seed: int = 0
-    synth_style: dict = field(default_factory=dict)  # overrides of htr.synth.render.Style
+    synth_style: dict = field(default_factory=dict)  # overrides of htr.data.synth.render.Style
     init_weights: str = ""  # start from these weights (fine-tuning)
     ema: float = 0.0  # > 0: validate and save an exponential moving average of the weights (momentum)
     holdout_fonts: list = field(default_factory=list)  # font stems never trained on: a validation set of unseen hands
@@ -133,12 +133,12 @@ HAND_SOURCES = ("copiste", "poilus", "unipen")
 
 def split_fonts(cfg: Config) -> tuple[list[Path], list[Path]]:
     """The vendored fonts training renders with, and those ``cfg.holdout_fonts`` keeps back for validation."""
-    from htr.synth.fonts import font_paths
+    from htr.data.synth.fonts import font_paths
 
     paths = font_paths()
     unknown = sorted(set(cfg.holdout_fonts) - {p.stem for p in paths})
     if unknown:
-        raise ValueError(f"holdout_fonts: no vendored font named {', '.join(unknown)} (see htr/synth/fonts/)")
+        raise ValueError(f"holdout_fonts: no vendored font named {', '.join(unknown)} (see htr/data/synth/fonts/)")
     held = [p for p in paths if p.stem in cfg.holdout_fonts]
     train = [p for p in paths if p.stem not in cfg.holdout_fonts]
     if not train:
@@ -206,8 +206,8 @@ class SampleMaker:
     """Makes training samples from the configured sources (runs in each worker)."""
 
     def __init__(self, cfg: Config, iam_dir: str | None, seed: int):
-        from htr.synth.corpus import training_texts
-        from htr.synth.render import LineRenderer, Style
+        from htr.data.synth.corpus import training_texts
+        from htr.data.synth.render import LineRenderer, Style
 
         self.cfg = cfg
         self.rng = np.random.default_rng(seed)
@@ -222,7 +222,7 @@ class SampleMaker:
         self.names, self.weights = names, weights / weights.sum()
 
     def _one(self) -> tuple[np.ndarray, str]:
-        from htr.synth.render import corrupt
+        from htr.data.synth.render import corrupt
 
         src = self.rng.choice(self.names, p=self.weights)
         if src == "iam":
@@ -245,7 +245,7 @@ class SampleMaker:
         return gray, text
 
     def make(self) -> tuple[np.ndarray, np.ndarray]:
-        from htr.synth.render import join_lines
+        from htr.data.synth.render import join_lines
 
         while True:
             gray, text = self._one()
@@ -399,7 +399,7 @@ def load_real_lines(iam_dir: str | Path | None, split: str) -> list[tuple[np.nda
     """Real IAM lines (image, text) of an Aachen split that have images under ``iam_dir``."""
     if not iam_dir:
         return []
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     iam = IAM(Path(iam_dir))
     ids = iam.splits("aachen")[split]
@@ -844,8 +844,8 @@ def _restore_optimizer(model, path: Path, log=print) -> None:
 
 def _synthetic_set(cfg: Config, iam_dir: str | None, seed: int, n: int,
                    fonts: list[Path] | None = None) -> list[tuple[np.ndarray, str]]:
-    from htr.synth.corpus import training_texts
-    from htr.synth.render import LineRenderer
+    from htr.data.synth.corpus import training_texts
+    from htr.data.synth.render import LineRenderer
 
     rng = np.random.default_rng(seed)
     renderer = LineRenderer(fonts=fonts, seed=seed)
@@ -891,7 +891,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     p.add_argument("--preset", choices=sorted(PRESETS), default="cpu", help="schedule to start from (default: cpu)")
     p.add_argument("--config", type=Path, help="JSON file with Config fields overriding the preset")
     p.add_argument("--out", type=Path, default=Path("runs/easter2"), help="run folder (checkpoints, log, curves)")
-    from htr.iam import default_iam_dir
+    from htr.data.iam import default_iam_dir
 
     env_iam = default_iam_dir()
     p.add_argument("--iam-dir", default=str(env_iam) if env_iam else None,

@@ -24,7 +24,7 @@ SHIPPED_FONTS = MODELS_DIR / "training" / "fonts.txt"
 
 
 def fonts_seen_by_shipped_weights() -> frozenset[str]:
-    """Names (file stems in ``htr/synth/fonts``) of the fonts the shipped weights trained on.
+    """Names (file stems in ``htr/data/synth/fonts``) of the fonts the shipped weights trained on.
 
     Empty where the list is missing: nothing is then claimed about any font.
     """

@@ -28,7 +28,7 @@ def project_root() -> Path:
 
 @pytest.fixture(scope="session")
 def iam_dir() -> Path:
-    from htr.iam import default_iam_dir, shared_iam_dir
+    from htr.data.iam import default_iam_dir, shared_iam_dir
 
     root = default_iam_dir() or shared_iam_dir() or PROJECT_ROOT.parent / "shared" / "iam"
     if not (root / "ascii" / "lines.txt").is_file():

@@ -360,7 +360,7 @@ def test_iam_browser_with_iam_browses_splits_forms_and_lines(with_iam):
     table = at.dataframe[0].value
     assert list(table["split"]) == ["testset", "trainset", "validationset1", "validationset2", "(in no split)"]
     assert table.set_index("split").loc["trainset", "lines"] == 6161
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     iam = IAM(IAM_ROOT)
     assert table.set_index("split").loc["validationset2", "lines with images here"] == \

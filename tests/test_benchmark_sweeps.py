@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_robustness_benchmark_scores_each_level(tmp_path, iam_dir):
     from htr.engines import get_engine
-    from htr.iam import IAM
+    from htr.data.iam import IAM
     from htr.metrics import aggregate
     from htr.perturb import DISTORTIONS, perturb
 
@@ -49,7 +49,7 @@ def test_robustness_benchmark_refuses_an_unknown_distortion(tmp_path):
 
 def test_slant_benchmark_measures_leans_and_sheared_cer(tmp_path, iam_dir):
     from htr.engines import get_engine
-    from htr.iam import IAM
+    from htr.data.iam import IAM
     from htr.metrics import aggregate
     from htr.preprocess import slant_angle
 

@@ -305,7 +305,7 @@ def test_page_layout_reports_lines(run_cli, tmp_path, untrained_weights):
 
 
 def test_iam_info_matches_the_reader(run_cli, iam_dir):
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     iam = IAM(iam_dir)
     proc = run_cli("iam", "info", "--iam-dir", iam_dir)
@@ -322,7 +322,7 @@ def test_iam_info_matches_the_reader(run_cli, iam_dir):
 
 
 def test_iam_lines_of_a_split_with_images(run_cli, iam_dir):
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     iam = IAM(iam_dir)
     proc = run_cli("iam", "lines", "--iam-dir", iam_dir, "--split", "validation", "--available", "--paths")
@@ -354,7 +354,7 @@ def test_iam_errors(run_cli, iam_dir, args, message):
 
 
 def test_evaluate_json_is_the_library_s_scoring_of_its_readings(run_cli, iam_dir, project_root):
-    from htr.iam import IAM
+    from htr.data.iam import IAM
     from htr.metrics import aggregate, cer, char_confusions, wer
 
     iam = IAM(iam_dir)

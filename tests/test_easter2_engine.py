@@ -288,7 +288,7 @@ def test_a_replaced_weights_file_is_tried_again(tmp_path, weights):
 def test_lm_decoder_reads_real_lines_better_than_greedy(iam_dir):
     """On the test writer IAM's Aachen split keeps apart (e06-033), the language model must help."""
     from htr.engines.easter2 import Easter2Engine
-    from htr.iam import IAM
+    from htr.data.iam import IAM
     from htr.lm import language_model, lm_beam_decode
     from htr.metrics import cer
 
@@ -321,7 +321,7 @@ def test_lm_decoder_without_an_iam_copy_says_so(weights, tmp_path):
 def test_deskew_reads_leaning_real_lines_about_as_well_as_level_ones(iam_dir):
     """The shipped weights on 8 real validation lines, level and turned 6° (as a photo taken askew)."""
     from htr.engines import get_engine
-    from htr.iam import IAM
+    from htr.data.iam import IAM
     from htr.metrics import aggregate
     from htr.model import DEFAULT_WEIGHTS
     from htr.perturb import perturb

@@ -36,7 +36,7 @@ LINE_IDS = ("a01-000u-01", "a01-000u-03", "e06-006-02", "e06-006-05",
 
 @pytest.fixture(scope="module")
 def iam(iam_dir):
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     return IAM(iam_dir)
 
@@ -136,7 +136,7 @@ def test_page_layout_gives_lines_with_boxes(engine_fixture, request, iam):
 _OFFLINE_SCRIPT = textwrap.dedent("""
     import json, sys
     import numpy as np
-    from htr.iam import IAM
+    from htr.data.iam import IAM
     from htr.engines import get_engine
     img = IAM(sys.argv[1]).line_image(sys.argv[2])
     out = {}

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from htr import fetch
+from htr.data import fetch
 
 USER = "reader@example.org"
 PASSWORD = "s3cret-" + secrets.token_hex(8)  # unique, so a leak is found by search

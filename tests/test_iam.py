@@ -1,4 +1,4 @@
-"""htr.iam on the shared IAM subset and on broken copies of it.
+"""htr.data.iam on the shared IAM subset and on broken copies of it.
 
 Nothing from IAM is written into the repository: broken copies live in
 pytest's tmp_path and are deleted with it.
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from htr import iam as iam_module
+from htr.data import iam as iam_module
 from htr.errors import IAMError
-from htr.iam import IAM, default_iam_dir, shared_iam_dir
+from htr.data.iam import IAM, default_iam_dir, shared_iam_dir
 from htr.images import load_image
 from htr.types import Box
 
@@ -366,7 +366,7 @@ def test_split_and_sentence_files_symlinked_outside_are_refused(iam_dir, tmp_pat
 
 
 def test_default_iam_dir_is_one_rule(monkeypatch, tmp_path):
-    from htr.iam import default_iam_dir
+    from htr.data.iam import default_iam_dir
 
     monkeypatch.delenv("IAM_DIR", raising=False)
     assert default_iam_dir() is None

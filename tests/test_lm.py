@@ -86,7 +86,7 @@ def test_repeated_letters_need_a_blank_between():
 
 def test_iam_train_lm_reads_only_the_train_split(iam_dir):
     lm = iam_train_lm(iam_dir)
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     iam = IAM(iam_dir)
     assert lm.n_texts == len([i for i in iam.splits("aachen")["train"] if i in iam.lines])
@@ -123,6 +123,6 @@ def test_language_model_is_fitted_once_and_says_what_is_missing(iam_dir, tmp_pat
     with pytest.raises(EngineUnavailable, match="splits/aachen/train.lines.txt"):
         language_model(tmp_path)
     monkeypatch.delenv("IAM_DIR", raising=False)
-    monkeypatch.setattr("htr.iam.shared_iam_dir", lambda: None)
+    monkeypatch.setattr("htr.data.iam.shared_iam_dir", lambda: None)
     with pytest.raises(EngineUnavailable, match="set IAM_DIR"):
         language_model()

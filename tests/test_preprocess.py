@@ -379,7 +379,7 @@ def test_deskew_is_off_unless_asked():
 @pytest.mark.parametrize("shear", [-15, 10, 25])
 def test_slant_angle_follows_a_known_shear(shear):
     from htr.perturb import perturb
-    from htr.synth.render import specimen
+    from htr.data.synth.render import specimen
 
     line, _ = specimen("upright letters with tall strokes: hill, bell, kit", "patrick-hand", seed=2, slant=0)
     base = preprocess.slant_angle(line)

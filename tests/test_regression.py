@@ -59,7 +59,7 @@ def weights_under_test() -> Path:
 
 @pytest.fixture(scope="module")
 def e06(iam_dir):
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     iam = IAM(iam_dir)
     ids = sorted(i for i in iam.lines if i.startswith("e06-") and iam.has_line_image(i))

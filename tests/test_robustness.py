@@ -349,7 +349,7 @@ def test_iam_cli_refuses_a_broken_copy(run_cli, tmp_path, how):
 
 def test_iam_line_image_missing_and_paths_outside(tmp_path):
     from htr.errors import IAMError
-    from htr.iam import IAM
+    from htr.data.iam import IAM
 
     root = fake_iam(tmp_path / "iam")
     (root / "lines" / "a01" / "a01-000u" / "a01-000u-01.png").unlink()

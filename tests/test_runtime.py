@@ -242,7 +242,7 @@ def test_int8_reads_like_float32_with_the_shipped_weights():
 def test_int8_reads_real_lines_like_float32(iam_dir):
     """Every time step of the real e06 lines (the shipped weights never trained on them): int8
     picks the same character as float32 at 99 % of them at least (stage-4 weights: 99.7 %)."""
-    from htr.iam import IAM
+    from htr.data.iam import IAM
     from htr.model import DEFAULT_WEIGHTS, load_model
     from htr.runtime import FastEaster2, LiteEaster2, compute_width
 

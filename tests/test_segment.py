@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from htr.iam import IAM
+from htr.data.iam import IAM
 from htr.segment import (
     binarize,
     estimate_skew,

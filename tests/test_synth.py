@@ -12,10 +12,10 @@ import pytest
 from PIL import ImageFilter, ImageFont
 
 from htr.alphabet import CHARS
-from htr.synth import FONT_DIR, LineRenderer, corrupt, font_paths, join_lines
-from htr.synth.fonts import font_names
-from htr.synth.corpus import MAX_CHARS, generated_texts, iam_train_texts, training_texts
-from htr.synth.render import Style, _Font, _space_factors
+from htr.data.synth import FONT_DIR, LineRenderer, corrupt, font_paths, join_lines
+from htr.data.synth.fonts import font_names
+from htr.data.synth.corpus import MAX_CHARS, generated_texts, iam_train_texts, training_texts
+from htr.data.synth.render import Style, _Font, _space_factors
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -91,7 +91,7 @@ def test_render_every_font_the_whole_alphabet(renderer):
 
 def test_jittered_glyph_variants_keep_their_ink(renderer):
     # every scaled / rotated / bent glyph bitmap must still show the whole glyph
-    from htr.synth.render import _NANGLE, _NSCALE, _NSHAPES, _SCALE_STEP
+    from htr.data.synth.render import _NANGLE, _NSCALE, _NSHAPES, _SCALE_STEP
     bad = []
     for fi in range(0, len(renderer.paths), 3):
         font = renderer.font(fi)
@@ -250,7 +250,7 @@ def test_corpus_has_iam_train_lines_and_no_others(iam_dir):
 
 # ----------------------------------------------------------------- specimen (the app's "How it learned")
 def test_specimen_is_pinned_by_its_knobs_and_seed():
-    from htr.synth.render import specimen
+    from htr.data.synth.render import specimen
 
     a, font = specimen("Hello there, 42!", "kalam", seed=3)
     b, _ = specimen("Hello there, 42!", "kalam", seed=3)
@@ -271,7 +271,7 @@ def test_specimen_is_pinned_by_its_knobs_and_seed():
 
 
 def test_specimen_refuses_what_it_cannot_draw():
-    from htr.synth.render import specimen
+    from htr.data.synth.render import specimen
 
     with pytest.raises(ValueError, match="no vendored font named 'comic-sans'"):
         specimen("Hello", "comic-sans")

@@ -294,7 +294,7 @@ def test_swap_in_average_puts_the_ema_in_and_hands_back_the_raw_weights():
 
 # ---------------------------------------------------------------- held-out fonts, selection
 def test_split_fonts_keeps_named_fonts_out_of_training():
-    from htr.synth.fonts import font_names
+    from htr.data.synth.fonts import font_names
 
     names = font_names()
     train_fonts, held = train.split_fonts(train.Config(holdout_fonts=[names[0], names[-1]]))
@@ -308,7 +308,7 @@ def test_split_fonts_keeps_named_fonts_out_of_training():
 
 
 def test_sample_maker_never_renders_a_held_out_font():
-    from htr.synth.fonts import font_names
+    from htr.data.synth.fonts import font_names
 
     keep = font_names()[:3]
     cfg = train.Config(holdout_fonts=font_names()[3:], width=2000)
@@ -366,7 +366,7 @@ def test_committed_training_configs_are_valid(path):
     it (held-out fonts exist and the starting weights never saw them), and its style makes a Style."""
     from dataclasses import asdict
 
-    from htr.synth.render import Style
+    from htr.data.synth.render import Style
 
     fields = json.loads((ROOT / path).read_text())
     assert fields, path

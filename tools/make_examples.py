@@ -3,7 +3,7 @@
     python tools/make_examples.py [--out examples] [--hands-dir DIR]
 
 Renders 8 handwriting lines and 2 short paragraphs with the openly licensed
-handwriting fonts vendored in htr/synth/fonts/ (one font per example, in turn),
+handwriting fonts vendored in htr/data/synth/fonts/ (one font per example, in turn),
 with a little slant, baseline wobble, ink variation and paper noise so they
 look written rather than typeset. Writes PNGs (8-bit gray) and examples.json
 with each image's ground truth. Deterministic: same fonts, same images.

@@ -1,4 +1,4 @@
-"""Reproduce htr/synth/fonts/: openly licensed handwriting fonts for synthetic lines.
+"""Reproduce htr/data/synth/fonts/: openly licensed handwriting fonts for synthetic lines.
 
 Fetches each ``@fontsource/<name>`` package with ``npm pack`` (the npm registry
 is the only font source reachable here), takes its latin 400-normal .woff2 and
@@ -8,7 +8,7 @@ are unchanged), and drops every font that lacks a glyph for one of the 79
 characters or draws one of them as an empty glyph.
 
 Needs npm and, only for this tool, ``pip install fonttools brotli``.
-The runtime (htr/synth) needs nothing beyond Pillow and numpy.
+The runtime (htr/data/synth) needs nothing beyond Pillow and numpy.
 
     .venv/bin/python tools/vendor_fonts.py            # rebuild the folder
     .venv/bin/python tools/vendor_fonts.py --check    # list, change nothing
@@ -258,7 +258,7 @@ def write_readme(rows, skipped) -> None:
         "# Vendored handwriting fonts",
         "",
         "Openly licensed handwriting families for the synthetic line renderer",
-        "(`htr/synth/render.py`). Each is the latin 400-normal face of the npm",
+        "(`htr/data/synth/render.py`). Each is the latin 400-normal face of the npm",
         "package `@fontsource/<name>`, unwrapped from WOFF2 into a plain font file",
         "(same tables, not subset or renamed), so that any Pillow build can render it;",
         "`breip.ttf` is taken unchanged from Debian's `fonts-breip` package.",

@@ -9,8 +9,8 @@ a line came from:
 * :mod:`htr.data.hands` — the fixed split of ``../shared/hands`` writers into
   train / validation (chooses) / report (only reports);
 * :mod:`htr.data.pagexml` — ALTO (v2–v4) and PAGE-XML pages, lines cut by their polygons;
-* :mod:`htr.data.unipen` — UNIPEN pen strokes and :mod:`htr.data.strokes`, their renderer.
-
-The IAM reader (:mod:`htr.iam`) and the synthetic font lines (:mod:`htr.synth`)
-are the other two sources.
+* :mod:`htr.data.unipen` — UNIPEN pen strokes and :mod:`htr.data.strokes`, their renderer;
+* :mod:`htr.data.iam` — the IAM Handwriting Database (read from ``IAM_DIR``; never
+  redistributed) and :mod:`htr.data.fetch`, which downloads it with the user's account;
+* :mod:`htr.data.synth` — synthetic lines rendered from the vendored fonts.
 """

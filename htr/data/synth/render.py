@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont
 
 from htr.alphabet import CHARS
-from htr.synth.fonts import font_paths
+from htr.data.synth.fonts import font_paths
 
 #: Height in pixels from the top of "bdhklH" to the bottom of "gjpqy" at which
 #: every font is rendered before the line is warped to its output size.

@@ -1,6 +1,6 @@
 """Side-by-side sheet of synthetic lines above real IAM lines, for looking.
 
-    python -m htr.synth.samples [--out /tmp/synth_samples.png] [--n 14] [--seed 0]
+    python -m htr.data.synth.samples [--out /tmp/synth_samples.png] [--n 14] [--seed 0]
 
 Synthetic lines use the training texts (IAM Aachen-train ground truth when
 IAM_DIR or ../shared/iam is there, else built-in text); real lines are the
@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from htr.synth.corpus import training_texts
-from htr.synth.render import LineRenderer
+from htr.data.synth.corpus import training_texts
+from htr.data.synth.render import LineRenderer
 
 
 def _iam_dir() -> Path | None:
-    from htr.iam import default_iam_dir, shared_iam_dir
+    from htr.data.iam import default_iam_dir, shared_iam_dir
 
     root = default_iam_dir() or shared_iam_dir()
     return root if root is not None and (root / "ascii" / "lines.txt").is_file() else None

@@ -111,7 +111,7 @@ def default_iam_dir(base: Path | None = None) -> Path | None:
 
 def shared_iam_dir() -> Path | None:
     """``<project root>/../shared/iam`` if it exists (for tests and benchmarks)."""
-    path = Path(__file__).resolve().parent.parent.parent / "shared" / "iam"
+    path = Path(__file__).resolve().parents[3] / "shared" / "iam"
     return path if path.is_dir() else None
 
 

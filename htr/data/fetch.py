@@ -294,7 +294,7 @@ def _flatten(dest: Path, name: str) -> None:
 
 
 def _default_dest() -> Path:
-    from htr.iam import default_iam_dir
+    from htr.data.iam import default_iam_dir
 
     return default_iam_dir() or Path.home() / "iam"
 
