@@ -650,6 +650,9 @@ TRAINING_SERIES = (
     ("val_cer_real", "real IAM validation lines", "#D55E00"),
     ("val_cer_synth", "held-back synthetic lines", "#0072B2"),
     ("val_cer_fonts", "lines in fonts never trained on", "#009E73"),
+    ("val_cer_copiste", "Copiste validation hands", "#CC79A7"),
+    ("val_cer_poilus", "Poilus validation hands", "#E69F00"),
+    ("val_cer_unipen", "UNIPEN validation writers (rendered)", "#56B4E9"),
 )
 
 
@@ -657,7 +660,7 @@ def plot_training_log(rows: Sequence[Mapping]) -> go.Figure:
     """Validation CER (log scale) and training loss per epoch, from a training log's rows.
 
     ``rows`` as csv.DictReader gives them from ``log.csv`` (strings are fine):
-    ``epoch``, ``loss``, any of ``val_cer_real``/``val_cer_synth``/``val_cer_fonts``,
+    ``epoch``, ``loss``, any of the ``val_cer_*`` columns of :data:`TRAINING_SERIES`,
     and optionally ``stage`` (epochs are numbered on across stages, and each
     stage's start is marked) and ``samples_seen`` (shown on hover).
     """

@@ -303,3 +303,13 @@ def test_plot_robustness_one_curve_per_reader_in_sweep_order():
     assert fig.data[0].y[2] is None  # a failed reading is a gap, not a zero
     assert list(fig.layout.xaxis.ticktext) == ["original", "0.5 ×", "0.3 ×"]
     assert fig.data[0].line.color == viz.ENGINE_COLOURS["easter2"]
+
+
+def test_plot_training_log_draws_each_hand_source_when_logged():
+    rows = [{"epoch": "1", "loss": "9", "val_cer_real": "0.02", "val_cer_copiste": "0.31", "val_cer_unipen": "0.28"},
+            {"epoch": "2", "loss": "8", "val_cer_real": "0.02", "val_cer_copiste": "0.25", "val_cer_unipen": "0.27"}]
+    fig = viz.plot_training_log(rows)
+    names = [t.name for t in fig.data]
+    assert names == ["real IAM validation lines", "Copiste validation hands",
+                     "UNIPEN validation writers (rendered)", "training loss (focal CTC)"]
+    assert list(fig.data[1].y) == [31.0, 25.0]
