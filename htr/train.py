@@ -233,7 +233,7 @@ class SampleMaker:
 
             while True:  # a margin note written down the page is no line to learn from
                 rec, text = self.hands[src][self.rng.integers(len(self.hands[src]))]
-                gray = hand_image(rec, self.rng)
+                gray = rec.draw(self.rng)
                 if not is_vertical(gray, text):
                     break
             gray = augment_real(gray, self.rng, self.cfg.real_slant)
@@ -417,15 +417,6 @@ def load_hand_lines(hands_dir: str | None, source: str, split: str) -> list:
     return lines_of(source, split, hands_dir or None)
 
 
-def hand_image(rec, rng: np.random.Generator) -> np.ndarray:
-    """A hand line's image: read from its file, or its pen strokes rendered anew."""
-    if rec.image is None:
-        from htr.data.strokes import render_strokes
-
-        return render_strokes(rec.strokes, rng)
-    return rec.gray()
-
-
 def augment_real(gray: np.ndarray, rng: np.random.Generator, slant: float) -> np.ndarray:
     """A real line drawn a little differently each time: width ×0.8–1.25, a shear within ±``slant`` degrees."""
     from htr.perturb import perturb
@@ -436,9 +427,14 @@ def augment_real(gray: np.ndarray, rng: np.random.Generator, slant: float) -> np
     return gray
 
 
+def wants_hands(cfg: Config) -> bool:
+    """Whether a run trains on or selects by the real hands (then it needs ``hands_dir``)."""
+    return cfg.select == "hands" or any(cfg.sources.get(s, 0) > 0 for s in HAND_SOURCES)
+
+
 def uses_hands(cfg: Config) -> bool:
-    """Whether a run trains on or selects by the real hands (then every epoch validates on them)."""
-    return bool(cfg.hands_dir) and (cfg.select == "hands" or any(cfg.sources.get(s, 0) > 0 for s in HAND_SOURCES))
+    """Whether every epoch validates on the real hands: the run wants them and has them."""
+    return bool(cfg.hands_dir) and wants_hands(cfg)
 
 
 def hand_validation_sets(cfg: Config) -> dict[str, list[tuple[np.ndarray, str]]]:
@@ -463,7 +459,7 @@ def hand_validation_sets(cfg: Config) -> dict[str, list[tuple[np.ndarray, str]]]
         for rec, text in lines:
             if per_hand.get(rec.hand, 0) < cfg.hands_val_lines:
                 rng = np.random.default_rng(zlib.crc32(rec.id.encode()))
-                gray = hand_image(rec, rng)
+                gray = rec.draw(rng)
                 if is_vertical(gray, text):
                     continue
                 per_hand[rec.hand] = per_hand.get(rec.hand, 0) + 1
@@ -927,8 +923,7 @@ def config_from_args(args) -> Config:
             setattr(cfg, attr, getattr(args, flag))
     if args.init:
         cfg.init_weights = args.init
-    wants_hands = cfg.select == "hands" or any(cfg.sources.get(s, 0) > 0 for s in HAND_SOURCES)
-    if getattr(args, "hands_dir", None) and not cfg.hands_dir and wants_hands:
+    if getattr(args, "hands_dir", None) and not cfg.hands_dir and wants_hands(cfg):
         cfg.hands_dir = args.hands_dir
     if args.real_weight is not None:
         cfg.sources = dict(cfg.sources, iam=args.real_weight)

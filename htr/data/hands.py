@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from htr.data.lines import DataError, LineRecord, read_line_set
+from htr.data.lines import DataError, LineRecord, read_line_image, read_line_set
 
 N_VALIDATION = 15
 N_REPORT = 15
@@ -263,19 +263,11 @@ def line_image(line: HandLine, seed: int = 0, hands_dir: str | Path | None = Non
     import numpy as np
 
     if line.image:
-        from htr.errors import ImageError
-        from htr.images import load_image
-
-        try:
-            return load_image(line.image)
-        except ImageError as exc:
-            raise DataError(f"line {line.id}: {exc}") from None
+        return read_line_image(line.image, line.id)
     root = Path(hands_dir) if hands_dir else default_hands_dir()
     if root is None:
         raise DataError("no hands folder: set HANDS_DIR or put ../shared/hands beside the project")
     record = _stroke_records(str(root)).get(line.id)
     if record is None or not record.strokes:
         raise DataError(f"line {line.id}: no pen strokes under {root / 'unipen'}")
-    from htr.data.strokes import render_strokes
-
-    return render_strokes(record.strokes, np.random.default_rng(int(seed)))
+    return record.draw(np.random.default_rng(int(seed)))

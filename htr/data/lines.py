@@ -50,19 +50,32 @@ class LineRecord:
         """The line image as a 2-D uint8 array, ink dark (raises :class:`DataError`)."""
         if self.image is None:
             raise DataError(f"line {self.id} has no image (pen strokes: render them with htr.data.strokes)")
-        from htr.errors import ImageError
-        from htr.images import load_image
+        return read_line_image(self.image, self.id)
 
-        try:
-            return load_image(self.image)
-        except ImageError as exc:
-            raise DataError(f"line {self.id}: {exc}") from None
+    def draw(self, rng: np.random.Generator) -> np.ndarray:
+        """The line as a gray image: its file, or its pen strokes rendered anew from ``rng``."""
+        if self.image is None:
+            from htr.data.strokes import render_strokes
+
+            return render_strokes(self.strokes, rng)
+        return self.gray()
+
+
+def read_line_image(path: str | Path, line_id: str) -> np.ndarray:
+    """A line's image file as uint8 gray; an unreadable one raises :class:`DataError` naming the line."""
+    from htr.errors import ImageError
+    from htr.images import load_image
+
+    try:
+        return load_image(path)
+    except ImageError as exc:
+        raise DataError(f"line {line_id}: {exc}") from None
 
 
 def is_vertical(gray: np.ndarray, text: str) -> bool:
     """A line image narrower than it is tall that holds more than three characters: writing that
     runs down the page (a margin note), squeezed sideways when it was cut. Nobody can read it as a
-    line; training and evaluation leave it out (about 24 Poilus lines)."""
+    line; training and evaluation leave it out (margin notes of Poilus wills)."""
     return gray.shape[1] < gray.shape[0] and len(text.strip()) > 3
 
 
