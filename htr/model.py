@@ -132,3 +132,110 @@ def load_model(path: str | os.PathLike | None = None) -> keras.Model:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise EngineUnavailable(f"{p}: cannot load Easter2 weights: {first}") from None
     return model
+
+
+class LayoutTrainer(keras.Model):
+    """Train ``easter`` (shared weights) on the first W columns of its 2000-column layout.
+
+    Easter2 reads every line padded to :data:`~htr.preprocess.WIDTH` columns,
+    and two of its parts look at the whole width: each Squeeze-and-Excitation
+    module averages its unit over all 500 time steps, and in training every
+    batch normalisation takes its statistics over all of them, padding
+    included. A typical training line has ink in about half the layout, so
+    half of every step went into computing blank paper. Far from the ink a
+    padded column holds the same vector at every layer (a convolution of a
+    constant is a constant: :mod:`htr.runtime` reads lines this way). This
+    model computes a batch on its first W columns only (W a multiple of 4,
+    a little past the widest line's ink: :func:`htr.train.bucket_for`), carries
+    that constant "pad state" along as one extra vector per line, and counts
+    the columns it did not compute as copies of it in every SE average and in
+    every batch-normalisation statistic (and so in the moving statistics it
+    updates). With dropout off, its output over the ink equals the full
+    layout's to float rounding (``tests/test_layout_trainer.py``); with
+    dropout on, the uncomputed padding is the expectation of what dropout
+    would have made of it. The weights saved are ``easter``'s: reading a
+    line is unchanged.
+
+    Input: uint8 pixels (B, W, 80), scaled by 1/255 in the graph as
+    :func:`htr.train.pixel_model` does; output: the softmax (B, W/4, classes).
+    """
+
+    def __init__(self, easter: keras.Model, layout: int = 2000, **kwargs):
+        super().__init__(name="easter2_layout_trainer", **kwargs)
+        self.easter = easter
+        self.layout = int(layout)
+
+    # -- one layer and its pad state ---------------------------------------
+    def _conv(self, name, h, pad):
+        from keras import ops
+
+        layer = self.easter.get_layer(name)
+        y = layer(h)
+        k = ops.sum(ops.convert_to_tensor(layer.kernel), axis=0)  # a constant column meets every tap
+        return y, ops.matmul(pad, k) + layer.bias
+
+    def _bn(self, name, h, pad, full: int, training):
+        from keras import ops
+
+        layer = self.easter.get_layer(name)
+        f32 = ops.cast(h, "float32")
+        if training:
+            # uncomputed columns of each line, all equal to its pad state
+            missing = ops.cast(full - ops.shape(h)[1], "float32")
+            n = ops.cast(ops.shape(h)[0] * full, "float32")
+            mean = (ops.sum(f32, axis=(0, 1)) + missing * ops.sum(pad, axis=0)) / n
+            var = (ops.sum(ops.square(f32 - mean), axis=(0, 1))
+                   + missing * ops.sum(ops.square(pad - mean), axis=0)) / n
+            m = layer.momentum
+            layer.moving_mean.assign(layer.moving_mean * m + mean * (1.0 - m))
+            layer.moving_variance.assign(layer.moving_variance * m + var * (1.0 - m))
+        else:
+            mean, var = layer.moving_mean, layer.moving_variance
+        scale = layer.gamma * ops.rsqrt(var + layer.epsilon)
+        shift = layer.beta - mean * scale
+        return ops.cast(f32 * scale + shift, h.dtype), pad * scale + shift
+
+    def _drop(self, name, h, training):
+        return self.easter.get_layer(name)(h, training=training)
+
+    def _block(self, conv, bn, h, pad, full, training, relu=True, drop=None):
+        from keras import ops
+
+        h, pad = self._conv(conv, h, pad)
+        h, pad = self._bn(bn, h, pad, full, training)
+        if relu:
+            h, pad = ops.relu(h), ops.relu(pad)
+        if drop:
+            h = self._drop(drop, h, training)
+        return h, pad
+
+    def call(self, pixels, training=False):
+        from keras import ops
+
+        h = ops.cast(pixels, "float32") / 255.0
+        pad = ops.zeros((ops.shape(h)[0], HEIGHT), "float32")  # padded input columns are blank paper
+        full = self.layout
+        for i in (1, 2):
+            full = -(-full // 2)
+            h, pad = self._block(f"stem_conv{i}", f"stem_bn{i}", h, pad, full, training, drop=f"stem_drop{i}")
+        old, pad_old = h, pad
+        for u in range(1, len(UNITS) + 1):
+            p = f"unit{u}"
+            o1, po1 = self._block(f"{p}_res_old", f"{p}_res_old_bn", old, pad_old, full, training, relu=False)
+            o2, po2 = self._block(f"{p}_res_in", f"{p}_res_in_bn", h, pad, full, training, relu=False)
+            old, pad_old = o1 + o2, po1 + po2
+            for b in (1, 2, 3):
+                h, pad = self._block(f"{p}_conv{b}", f"{p}_bn{b}", h, pad, full, training, relu=b < 3,
+                                     drop=f"{p}_drop{b}" if b < 3 else None)
+            # Squeeze-and-Excitation over the whole layout: uncomputed columns equal the pad state
+            missing = ops.cast(full - ops.shape(h)[1], "float32")
+            s = (ops.sum(ops.cast(h, "float32"), axis=1) + missing * pad) / full
+            gate = self.easter.get_layer(f"{p}_se_gate")(self.easter.get_layer(f"{p}_se_reduce")(s))
+            gate = ops.cast(gate, "float32")
+            h = ops.relu(old + h * ops.cast(gate[:, None, :], h.dtype))
+            pad = ops.relu(pad_old + pad * gate)
+            h = self._drop(f"{p}_drop_out", h, training)
+        h, pad = self._block("head_conv1", "head_bn1", h, pad, full, training, drop="head_drop1")
+        h, pad = self._block("head_conv2", "head_bn2", h, pad, full, training, drop="head_drop2")
+        logits = self.easter.get_layer("logits")(h)
+        return self.easter.get_layer("probs")(logits)

@@ -95,6 +95,8 @@ class Config:
     real_slant: float = 12.0  # real hand lines: random shear within ±this many degrees
     fresh_ratio: float = 0.0  # > 0: take at most this many new samples per sample trained on (CPU: the
     #                           render worker then waits instead of taking a core from the training step)
+    buckets: list = field(default_factory=list)  # input widths to group lines by (each step computes only the
+    #                           first W columns of the layout: htr.model.LayoutTrainer); empty: the whole layout
 
 
 PRESETS = {
@@ -165,6 +167,10 @@ def check_config(cfg: Config) -> None:
         raise ValueError(f"real_max is a CER in [0, 1) (0 = no bound), not {cfg.real_max!r}")
     if not 0.0 <= cfg.ema < 1.0:
         raise ValueError(f"ema is a momentum in [0, 1) (0 = off), not {cfg.ema!r}")
+    if not isinstance(cfg.buckets, list) or not all(
+            isinstance(b, int) and not isinstance(b, bool) and 0 < b <= cfg.width and b % 4 == 0 for b in cfg.buckets):
+        raise ValueError(f"buckets must be a list of input widths, multiples of 4 up to width {cfg.width}, "
+                         f"not {cfg.buckets!r}")
     split_fonts(cfg)
     if cfg.init_weights and Path(cfg.init_weights).resolve() == DEFAULT_WEIGHTS.resolve():
         seen = sorted(set(cfg.holdout_fonts) & fonts_seen_by_shipped_weights())
@@ -272,12 +278,41 @@ def _worker(cfg_dict: dict, iam_dir: str | None, seed: int, out: mp.Queue, stop)
                 continue
 
 
-class ReplayBuffer:
-    """Fresh samples from the workers go in; batches are drawn uniformly from what is there."""
+def bucket_for(x: np.ndarray, label: np.ndarray, buckets) -> int:
+    """The narrowest of ``buckets`` (input widths) that computes sample ``x`` as the whole layout would.
 
-    def __init__(self, capacity: int, width: int, seed: int):
+    That is its ink plus the margin past which padded columns hold the
+    constant pad state (:data:`htr.runtime.MARGIN`), and room for its label's
+    CTC path (a step per character and a blank between repeats); the full
+    layout width when no bucket is that wide.
+    """
+    from htr.runtime import MARGIN
+
+    width = x.shape[0]
+    ink = np.flatnonzero(x.max(axis=1))
+    need = (int(ink[-1]) + 1 if len(ink) else 0) + MARGIN
+    need = max(need, 4 * (len(label) + int(np.sum(label[1:] == label[:-1])) + 1))
+    for b in sorted(buckets):
+        if need <= b < width:
+            return int(b)
+    return width
+
+
+class ReplayBuffer:
+    """Fresh samples from the workers go in; batches are drawn uniformly from what is there.
+
+    With ``buckets`` (input widths), each sample remembers the narrowest
+    bucket that holds it (:func:`bucket_for`), and a batch is drawn from one
+    bucket: a uniformly drawn sample picks the bucket, the rest come uniformly
+    from the samples of that bucket (so every sample is as likely as without
+    buckets), and only the bucket's first columns are handed out.
+    """
+
+    def __init__(self, capacity: int, width: int, seed: int, buckets=()):
         self.x = np.zeros((capacity, width, HEIGHT), np.uint8)
         self.y = np.full((capacity, MAX_LABEL), -1, np.int32)
+        self.w = np.full(capacity, width, np.int32)
+        self.buckets = sorted(int(b) for b in buckets)
         self.size = 0
         self.next = 0
         self.added = 0
@@ -289,6 +324,8 @@ class ReplayBuffer:
             self.x[i] = x
             self.y[i] = -1
             self.y[i, : len(y)] = y
+            if self.buckets:
+                self.w[i] = bucket_for(x, np.asarray(y), self.buckets)
             self.next = (i + 1) % len(self.x)
             self.size = min(self.size + 1, len(self.x))
             self.added += 1
@@ -300,9 +337,15 @@ class ReplayBuffer:
         :func:`pixel_model`): a quarter of the bytes to copy to an accelerator,
         and no float conversion on the host (25 ms a batch of 64 at width 2000).
         """
-        idx = self.rng.integers(0, self.size, n)
+        if self.buckets:
+            width = int(self.w[self.rng.integers(0, self.size)])
+            group = np.flatnonzero(self.w[: self.size] == width)
+            idx = group[self.rng.integers(0, len(group), n)]
+        else:
+            width = self.x.shape[1]
+            idx = self.rng.integers(0, self.size, n)
         ylen = int((self.y[idx] >= 0).sum(axis=1).max())
-        return self.x[idx], self.y[idx, : max(ylen, 1)]
+        return self.x[idx, :width], self.y[idx, : max(ylen, 1)]
 
 
 class Feeder:
@@ -323,7 +366,7 @@ class Feeder:
         ]
         for p in self.procs:
             p.start()
-        self.buffer = ReplayBuffer(cfg.buffer, cfg.width, cfg.seed)
+        self.buffer = ReplayBuffer(cfg.buffer, cfg.width, cfg.seed, cfg.buckets)
         self.consumed = 0  # samples handed to training
         self.start = 0  # samples in the buffer when training began (fill)
 
@@ -618,7 +661,12 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
     optimizer = keras.optimizers.Adam(
         learning_rate=cfg.lr, clipnorm=5.0, use_ema=cfg.ema > 0, ema_momentum=cfg.ema or 0.99
     )
-    trainer = pixel_model(model, cfg.width)  # fed uint8 batches; shares model's weights
+    if cfg.buckets:  # fed uint8 batches of grouped widths; shares model's weights
+        from htr.model import LayoutTrainer
+
+        trainer = LayoutTrainer(model, cfg.width)
+    else:  # fed uint8 batches of the whole layout; shares model's weights
+        trainer = pixel_model(model, cfg.width)
     trainer.compile(
         optimizer=optimizer,
         loss=focal_ctc_loss(cfg.focal_alpha, cfg.focal_gamma),
