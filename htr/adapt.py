@@ -1,0 +1,455 @@
+"""Adapt Easter2 to one writer: fine-tune a copy on a handful of that writer's lines.
+
+A model that has never seen a writer misreads a good share of her letters; a
+few minutes of her lines fix much of that. :func:`adapt` takes the loaded
+model and a few (line image, text) pairs of one writer and returns a **new**
+model trained on them within a wall-clock budget; the model it was given and
+the weights files under ``models/`` are never changed.
+
+How (the choices measured on validation hands: ``benchmarks/adapt.md``):
+
+* the lines are turned level as the engine turns them before reading
+  (:func:`htr.preprocess.deskew_line`), and the last ``held_out`` of them are
+  kept back: never trained on, they measure the CER before and after and stop
+  training early when it stops improving (the best weights are kept);
+* every step trains on a batch drawn from the other lines, each drawn a little
+  differently every time (:func:`htr.train.augment_real`: width ×0.8–1.25, a
+  shear; TACo tiles blanked or noised, :func:`htr.data.synth.render.corrupt`),
+  with the training loss of :mod:`htr.train` (focal CTC) and Adam at a low
+  learning rate;
+* batch normalisation keeps the statistics the model learned from thousands of
+  writers (``bn="frozen"``): a batch of four lines of one writer is no
+  estimate of them. Dropout stays on;
+* steps compute only the first W columns of the 2000-column layout
+  (:class:`htr.model.LayoutTrainer`, the same numbers as the whole layout), W
+  fixed for one adaptation so the step is traced once.
+
+The compiled training graph is the slow part of the first adaptation in a
+process (seconds); it is kept per (config, width) in a small process-wide
+cache (a "bench") and reused, its optimizer and dropout state reset, so a
+second adaptation starts at once. One adaptation runs at a time per process:
+:data:`LOCK` (callers that want a queue, such as the app, wait on it).
+
+No Streamlit here; Keras is imported when an adaptation starts.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from htr.errors import HTRError
+
+LAYOUT = 2000  # the model's input layout (htr.preprocess.WIDTH)
+#: Input widths an adaptation may train at (the narrowest that holds every line, stretched).
+WIDTHS = (512, 768, 1024, 1536, LAYOUT)
+MAX_STRETCH = 1.25  # htr.train.augment_real stretches a line's width by up to this
+
+
+class AdaptError(HTRError):
+    """The lines given cannot be adapted to (says which and why)."""
+
+
+@dataclass(frozen=True)
+class AdaptConfig:
+    """How an adaptation trains (defaults: the choice of ``benchmarks/adapt.md``)."""
+
+    lr: float = 3e-4
+    batch: int = 4
+    bn: str = "frozen"  # "frozen": the learned statistics; "train": each batch's (and update them)
+    train: str = "all"  # "all" layers, or "head": only the three Easter units and the head (stem fixed)
+    slant: float = 8.0  # shear within ± this many degrees (augment_real)
+    taco_prob: float = 0.2  # chance of TACo corruption per sample
+    eval_every: int = 3  # steps between measurements on the held-back lines
+    patience: int = 8  # measurements without a better held-back score before stopping
+    focal_alpha: float = 0.25
+    focal_gamma: float = 0.5
+
+    def __post_init__(self):
+        if self.bn not in ("frozen", "train"):
+            raise ValueError(f"bn must be 'frozen' or 'train', not {self.bn!r}")
+        if self.train not in ("all", "head"):
+            raise ValueError(f"train must be 'all' or 'head', not {self.train!r}")
+        if not (self.lr > 0 and self.batch >= 1 and self.eval_every >= 1 and self.patience >= 1):
+            raise ValueError("lr must be > 0; batch, eval_every and patience at least 1")
+
+
+@dataclass(frozen=True)
+class Point:
+    """One point of the training curve: after ``step`` steps and ``seconds``, the mean training
+    loss since the previous point, and the held-back CER where it was measured (else None)."""
+
+    step: int
+    seconds: float
+    loss: float | None
+    cer: float | None = None
+
+
+@dataclass
+class Progress:
+    """What a progress callback gets after every step."""
+
+    step: int
+    seconds: float
+    fraction: float  # of the time budget used (0..1)
+    loss: float
+    cer: float | None  # held-back CER, where this step measured it
+    curve: list[Point]
+
+
+@dataclass
+class AdaptResult:
+    """The adapted model and what the adaptation measured."""
+
+    model: object  # a new keras Model (build_easter2 layout) holding the adapted weights
+    cer_before: float | None  # greedy CER on the held-back lines before / after (None: none held back)
+    cer_after: float | None
+    before: list[str]  # readings of the held-back lines before / after
+    after: list[str]
+    held_texts: list[str]
+    train_texts: list[str]
+    curve: list[Point]
+    steps: int
+    best_step: int  # the step whose weights were kept (0: the model as given)
+    seconds: float  # wall-clock of the whole adaptation, compiling included
+    compile_seconds: float  # of which the first step, when it traced the training graph (0 when reused)
+    stopped: str  # "time", "early" (held-back score stopped improving), "steps" (max_steps)
+    width: int
+    config: AdaptConfig = field(default_factory=AdaptConfig)
+
+    def summary(self) -> dict:
+        """A JSON-able summary (no model)."""
+        d = {k: v for k, v in asdict(self).items() if k not in ("model", "config", "curve")}
+        d["config"] = asdict(self.config)
+        d["curve"] = [asdict(p) for p in self.curve]
+        return d
+
+
+#: One adaptation at a time per process (the app's sessions queue on it).
+LOCK = threading.Lock()
+
+
+# ---------------------------------------------------------------------------
+# input
+
+
+def default_held_out(n: int) -> int:
+    """Lines kept back by default out of ``n``: 2 from 8 lines, 1 from 3, none below."""
+    return 2 if n >= 8 else 1 if n >= 3 else 0
+
+
+def check_lines(lines) -> list[tuple[np.ndarray, str]]:
+    """The (gray uint8 (H, W), text) pairs as adapt uses them, or :class:`AdaptError` naming the line.
+
+    A text must be non-empty and written only in the model's 79 characters
+    (:mod:`htr.alphabet`; map other texts first with :func:`htr.data.text.to_iam`);
+    an image must be a 2-D array with some ink and fit its text (at least a
+    CTC step per character).
+    """
+    from htr.alphabet import CHARS, encode
+    from htr.preprocess import prepare_line
+    from htr.train import MAX_LABEL
+
+    lines = list(lines)
+    if not lines:
+        raise AdaptError("no lines to adapt to")
+    out = []
+    for i, item in enumerate(lines, start=1):
+        try:
+            gray, text = item
+        except (TypeError, ValueError):
+            raise AdaptError(f"line {i}: expected an (image, text) pair") from None
+        text = " ".join(str(text).split())
+        if not text:
+            raise AdaptError(f"line {i}: the text is empty")
+        bad = sorted({c for c in text if c not in CHARS})
+        if bad:
+            raise AdaptError(f"line {i}: characters the model cannot write: {' '.join(bad)}")
+        g = np.asarray(gray)
+        if g.ndim == 3 and g.shape[2] in (3, 4):
+            g = g[..., :3].mean(axis=2)
+        if g.ndim != 2 or min(g.shape) < 2:
+            raise AdaptError(f"line {i}: expected a gray line image, got shape {g.shape}")
+        if g.dtype != np.uint8:
+            g = np.clip(np.rint(g.astype(np.float64)), 0, 255).astype(np.uint8)
+        if int(g.max()) - int(g.min()) < 16:
+            raise AdaptError(f"line {i}: the image is blank (no ink)")
+        label = encode(text)
+        if len(label) > MAX_LABEL or len(label) + int(np.sum(label[1:] == label[:-1])) > \
+                prepare_line(g, LAYOUT).content_steps:
+            raise AdaptError(f"line {i}: the text is too long for the image ({len(text)} characters)")
+        out.append((np.ascontiguousarray(g), text))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# the bench: a training copy of Easter2 with its compiled step, reused
+
+
+class _Bench:
+    """A copy of Easter2, its LayoutTrainer at one width, compiled, and the state to reset it."""
+
+    def __init__(self, config: AdaptConfig, width: int):
+        import keras
+
+        from htr.model import LayoutTrainer, build_easter2
+        from htr.train import focal_ctc_loss
+
+        frozen = config.bn == "frozen"
+
+        class Trainer(LayoutTrainer):
+            def _bn(self, name, h, pad, full, training):  # frozen: the learned statistics, always
+                return super()._bn(name, h, pad, full, False if frozen else training)
+
+        self.width = width
+        self.easter = build_easter2()
+        if config.train == "head":
+            for layer in self.easter.layers:
+                if layer.name.startswith("stem_"):
+                    layer.trainable = False
+        self.trainer = Trainer(self.easter, LAYOUT)
+        self.trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr, clipnorm=5.0),
+                             loss=focal_ctc_loss(config.focal_alpha, config.focal_gamma))
+        self.trainer.optimizer.build(self.trainer.trainable_variables)
+        self.opt_fresh = [np.array(v.numpy()) for v in self.trainer.optimizer.variables]
+        self.seeds = [v for v in self.easter.variables if "seed_generator" in v.path]
+        self.traced = False
+
+    def reset(self, model, seed: int) -> None:
+        """The given model's weights, a fresh optimizer, dropout seeded by ``seed``."""
+        for dst, src in zip(self.easter.weights, model.weights):
+            dst.assign(src)
+        for v, value in zip(self.trainer.optimizer.variables, self.opt_fresh):
+            v.assign(value)
+        for i, v in enumerate(self.seeds):
+            v.assign(np.array([seed * 7919 + i + 1, 0], dtype=np.int64))
+
+
+_BENCHES: OrderedDict = OrderedDict()
+_BENCHES_MAX = 2
+
+
+def _bench(config: AdaptConfig, width: int) -> _Bench:
+    key = (config.lr, config.bn, config.train, config.focal_alpha, config.focal_gamma, width)
+    if key in _BENCHES:
+        _BENCHES.move_to_end(key)
+        return _BENCHES[key]
+    while len(_BENCHES) >= _BENCHES_MAX:
+        _BENCHES.popitem(last=False)
+    _BENCHES[key] = bench = _Bench(config, width)
+    return bench
+
+
+def clear_cache() -> None:
+    """Forget the compiled benches (the next adaptation compiles afresh, as a new process would)."""
+    _BENCHES.clear()
+
+
+# ---------------------------------------------------------------------------
+# adapting
+
+
+def copy_model(model):
+    """A new Easter2 holding ``model``'s weights (shares nothing with it)."""
+    from htr.model import build_easter2
+
+    clean = build_easter2()
+    for dst, src in zip(clean.weights, model.weights):
+        dst.assign(np.array(src.numpy()))
+    return clean
+
+
+def _width_for(lines) -> int:
+    """The narrowest of :data:`WIDTHS` that holds every line stretched by :data:`MAX_STRETCH`, its ink
+    plus the margin past which padding is constant (:func:`htr.train.bucket_for`), and its label's CTC path."""
+    from htr.alphabet import encode
+    from htr.preprocess import prepare_line
+    from htr.runtime import MARGIN
+
+    need = 0
+    for gray, text in lines:
+        label = encode(text)
+        path = 4 * (len(label) + int(np.sum(label[1:] == label[:-1])) + 1)
+        need = max(need, int(np.ceil(prepare_line(gray, LAYOUT).content * MAX_STRETCH)) + MARGIN, path)
+    return next((w for w in WIDTHS if need <= w), LAYOUT)
+
+
+def _sample(gray: np.ndarray, text: str, rng: np.random.Generator, config: AdaptConfig, width: int):
+    from htr.data.synth.render import corrupt
+    from htr.train import _to_sample, augment_real
+
+    for _ in range(4):
+        g = augment_real(gray, rng, config.slant)
+        if rng.random() < config.taco_prob:
+            g = corrupt(g, rng)
+        s = _to_sample(g, text, LAYOUT)
+        if s is not None and not s[0][width:].any():
+            return s
+    return _to_sample(gray, text, LAYOUT)  # as it is (check_lines made sure it fits)
+
+
+def _batch(samples, width: int):
+    from htr.train import MAX_LABEL
+
+    x = np.stack([s[0][:width] for s in samples])
+    y = np.full((len(samples), MAX_LABEL), -1, np.int32)
+    for i, (_, label) in enumerate(samples):
+        y[i, : len(label)] = label
+    return x, y
+
+
+def _measure(bench: _Bench, held, width: int, loss_fn) -> tuple[float, float, list[str]]:
+    """(greedy CER, mean focal CTC loss, readings) of the bench's current weights on the held-back lines."""
+    from htr.alphabet import encode
+    from htr.metrics import aggregate
+    from htr.preprocess import prepare_line
+    from htr.train import greedy_texts
+
+    preps = [prepare_line(g, LAYOUT) for g, _ in held]
+    x = np.stack([(p.x[:width] * 255).astype(np.uint8) for p in preps])
+    probs = np.asarray(bench.trainer.predict_on_batch(x), dtype=np.float32)
+    texts = [greedy_texts(pr[None, : p.content_steps])[0] for pr, p in zip(probs, preps)]
+    _, y = _batch([(p.x[:width], encode(t)) for p, (_, t) in zip(preps, held)], width)
+    loss = float(np.mean(np.asarray(loss_fn(y, probs))))
+    return aggregate(zip((t for _, t in held), texts)).cer, loss, texts
+
+
+def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
+          progress: Callable[[Progress], None] | None = None, config: AdaptConfig | None = None,
+          seed: int = 0, max_steps: int | None = None) -> AdaptResult:
+    """Fine-tune a copy of ``model`` on one writer's ``lines`` [(gray uint8, text)] for at most ``seconds``.
+
+    The last ``held_out`` lines (default :func:`default_held_out`) are kept
+    back: measured before, every ``config.eval_every`` steps and after; the
+    weights with the best held-back CER (the lower loss on a tie) are kept,
+    and training stops after ``config.patience`` measurements without a
+    better one. Without held-back lines the last weights are kept. The
+    budget is wall-clock, compiling included, and checked before every step
+    (a step that would not end within it is not started; the first step
+    always runs). ``max_steps`` bounds the steps too. Same ``seed`` and
+    steps, same result.
+
+    ``progress`` is called after every step with a :class:`Progress`.
+    Raises :class:`AdaptError` for unusable lines. ``model`` is never changed.
+    """
+    t0 = time.monotonic()
+    config = config or AdaptConfig()
+    lines = check_lines(lines)
+    n_held = default_held_out(len(lines)) if held_out is None else int(held_out)
+    if n_held < 0 or n_held >= len(lines):
+        raise AdaptError(f"cannot hold back {n_held} of {len(lines)} lines: at least one must be left to train on")
+    if seconds <= 0:
+        raise AdaptError("the time budget must be more than 0 seconds")
+    from htr.preprocess import deskew_line
+
+    lines = [(deskew_line(g)[0], t) for g, t in lines]  # as the engine reads them
+    train = lines[: len(lines) - n_held]
+    held = lines[len(lines) - n_held:]
+    width = _width_for(lines)
+
+    with LOCK:
+        from htr.train import focal_ctc_loss
+
+        bench = _bench(config, width)
+        bench.reset(model, seed)
+        loss_fn = focal_ctc_loss(config.focal_alpha, config.focal_gamma)
+        rng = np.random.default_rng(seed)
+        curve: list[Point] = []
+        before, after = [], []
+        cer_before = cer_after = None
+        best = None  # (cer, loss)
+        best_weights, best_step = None, 0
+        if held:
+            cer_before, loss0, before = _measure(bench, held, width, loss_fn)
+            best, after = (cer_before, loss0), before
+        curve.append(Point(0, round(time.monotonic() - t0, 3), None, cer_before))
+
+        step, bad, stopped = 0, 0, "time"
+        compile_s = 0.0
+        durations: list[float] = []
+        losses: list[float] = []
+        while True:
+            if max_steps is not None and step >= max_steps:
+                stopped = "steps"
+                break
+            elapsed = time.monotonic() - t0
+            if durations:
+                next_cost = max(durations[-5:]) * (1.0 + 0.5 * bool(held))
+                if elapsed + next_cost > seconds:
+                    break
+            elif elapsed >= seconds:
+                break
+            s0 = time.monotonic()
+            picks = rng.integers(0, len(train), config.batch)
+            x, y = _batch([_sample(*train[i], rng, config, width) for i in picks], width)
+            out = bench.trainer.train_on_batch(x, y, return_dict=True)
+            losses.append(float(out["loss"]))
+            step += 1
+            dt = time.monotonic() - s0
+            if not bench.traced:
+                bench.traced, compile_s = True, dt
+            else:
+                durations.append(dt)
+            cer = None
+            if held and (step % config.eval_every == 0):
+                cer, loss, texts = _measure(bench, held, width, loss_fn)
+                if (cer, loss) < best:
+                    best, best_step, bad, after = (cer, loss), step, 0, texts
+                    best_weights = [np.array(v.numpy()) for v in bench.easter.weights]
+                else:
+                    bad += 1
+            if cer is not None or not held:
+                curve.append(Point(step, round(time.monotonic() - t0, 3), round(float(np.mean(losses)), 5),
+                                   None if cer is None else round(cer, 5)))
+                losses = []
+            if progress is not None:
+                progress(Progress(step, time.monotonic() - t0, min(1.0, (time.monotonic() - t0) / seconds),
+                                  float(out["loss"]), cer, list(curve)))
+            if held and bad >= config.patience:
+                stopped = "early"
+                break
+
+        if held:
+            result_model = copy_model(model)
+            if best_weights is not None:
+                for v, value in zip(result_model.weights, best_weights):
+                    v.assign(value)
+            cer_after = best[0]
+        else:
+            result_model = copy_model(bench.easter)
+            best_step = step
+    return AdaptResult(model=result_model, cer_before=cer_before, cer_after=cer_after, before=before,
+                       after=after, held_texts=[t for _, t in held], train_texts=[t for _, t in train],
+                       curve=curve, steps=step, best_step=best_step, seconds=round(time.monotonic() - t0, 3),
+                       compile_seconds=round(compile_s, 3), stopped=stopped, width=width, config=config)
+
+
+# ---------------------------------------------------------------------------
+# weights out
+
+
+def save_weights(model, path: str | os.PathLike) -> Path:
+    """Write ``model``'s weights as a Keras ``.weights.h5`` file (whole or not at all)."""
+    path = Path(path)
+    if not path.name.endswith(".weights.h5"):
+        raise AdaptError(f"{path}: the weights file's name must end in .weights.h5 (Keras' rule)")
+    from htr.train import _save_clean_weights
+
+    _save_clean_weights(model, path)
+    return path
+
+
+def weights_bytes(model) -> bytes:
+    """``model``'s weights as the bytes of a ``.weights.h5`` file (the temporary file Keras needs is deleted at once)."""
+    with tempfile.TemporaryDirectory(prefix="htr-adapt-") as tmp:
+        p = Path(tmp) / "adapted.weights.h5"
+        model.save_weights(p)
+        return p.read_bytes()

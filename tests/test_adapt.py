@@ -1,0 +1,167 @@
+"""htr.adapt: fine-tuning a copy of Easter2 on one (synthetic) writer's lines."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from htr.adapt import AdaptConfig, AdaptError, adapt, check_lines, default_held_out, save_weights, weights_bytes
+
+TEXTS = ["the quick fox", "jumps over it", "a lazy brown dog", "packs my box", "with five jugs"]
+
+
+def writer_lines(texts=TEXTS, seed: int = 3) -> list[tuple[np.ndarray, str]]:
+    """One synthetic "writer": one script font, one style, short lines (a narrow training width)."""
+    from htr.data.synth.fonts import font_paths
+    from htr.data.synth.render import LineRenderer
+
+    font = next(p for p in font_paths() if p.stem == "alex-brush")
+    renderer = LineRenderer(fonts=[font], seed=seed)
+    rng = np.random.default_rng(seed)
+    return [(renderer.render(t, rng), t) for t in texts]
+
+
+@pytest.fixture(scope="module")
+def model():
+    from htr.model import load_model
+
+    return load_model(None)
+
+
+@pytest.fixture(scope="module")
+def lines():
+    return writer_lines()
+
+
+def train_loss(m, lines) -> float:
+    """Mean focal CTC loss of ``m`` on ``lines`` as they are (no augmentation)."""
+    from htr.alphabet import encode
+    from htr.preprocess import prepare_line
+    from htr.train import MAX_LABEL, focal_ctc_loss
+
+    x = np.stack([prepare_line(g, 2000).x for g, _ in lines])
+    y = np.full((len(lines), MAX_LABEL), -1, np.int32)
+    for i, (_, t) in enumerate(lines):
+        y[i, : len(t)] = encode(t)
+    probs = np.asarray(m.predict_on_batch(x))
+    return float(np.mean(np.asarray(focal_ctc_loss(0.25, 0.5)(y, probs))))
+
+
+CFG = AdaptConfig(lr=1e-3, eval_every=2, patience=50)  # one config: every test reuses the compiled bench
+
+
+@pytest.fixture(scope="module")
+def adapted(model, lines):
+    """Six steps on all five lines (none held back: the last weights are kept), the shared weights noted first."""
+    before = [np.array(w.numpy()) for w in model.weights]
+    res = adapt(model, lines, seconds=600, held_out=0, seed=0, max_steps=6, config=CFG)
+    return before, res
+
+
+def test_the_shared_model_is_unchanged(model, adapted):
+    before, res = adapted
+    assert res.model is not model
+    for a, w in zip(before, model.weights):
+        np.testing.assert_array_equal(a, w.numpy())
+    assert any(not np.array_equal(a.numpy(), b) for a, b in zip(res.model.weights, before))
+
+
+def test_adapting_lowers_the_loss_on_the_writer(model, lines, adapted):
+    _, res = adapted
+    assert res.steps == 6 and res.stopped == "steps" and res.best_step == 6
+    assert res.cer_before is None and res.cer_after is None
+    assert train_loss(res.model, lines) < train_loss(model, lines)
+
+
+def test_held_back_lines_before_after_and_a_curve(model, lines, adapted):
+    import json
+
+    res = adapt(model, lines, seconds=600, held_out=1, seed=0, max_steps=4, config=CFG)
+    assert res.held_texts == [TEXTS[-1]] and res.train_texts == TEXTS[:-1]
+    assert 0 <= res.cer_after <= res.cer_before  # the best of the measurements, the first included
+    assert len(res.before) == len(res.after) == 1
+    assert res.curve[0].step == 0 and res.curve[0].cer == res.cer_before
+    assert [p.step for p in res.curve[1:]] == [2, 4]
+    assert all(p.loss is not None and p.cer is not None for p in res.curve[1:])
+    assert res.best_step in (0, 2, 4)
+    assert res.width in (512, 768, 1024)  # short lines: a narrow training width
+    assert res.compile_seconds == 0  # the bench compiled by the fixture was reused
+    json.dumps(res.summary())
+
+
+def test_same_seed_same_steps_same_weights(model, lines, adapted):
+    a = adapt(model, lines, seconds=600, held_out=0, seed=5, max_steps=2, config=CFG)
+    b = adapt(model, lines, seconds=600, held_out=0, seed=5, max_steps=2, config=CFG)
+    for wa, wb in zip(a.model.weights, b.model.weights):
+        np.testing.assert_allclose(wa.numpy(), wb.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_time_limit_is_honoured(model, lines, adapted):
+    seen = []
+    res = adapt(model, lines, seconds=8, held_out=1, progress=seen.append,
+                config=AdaptConfig(lr=1e-3, eval_every=2, patience=100))
+    assert res.stopped == "time"
+    stamps = [0.0] + [p.seconds for p in seen]
+    longest = max(b - a for a, b in zip(stamps, stamps[1:])) if seen else 0.0
+    # no step starts that would end past the budget; then only the copy of the kept weights
+    assert max(stamps) <= 8 + longest
+    assert res.seconds <= 8 + longest + 5
+    assert [p.step for p in seen] == list(range(1, res.steps + 1))
+    assert all(0 < p.fraction <= 1 for p in seen)
+
+
+def test_weights_round_trip(tmp_path, model, lines, adapted):
+    from htr.model import load_model
+
+    _, res = adapted
+    data = weights_bytes(res.model)
+    path = tmp_path / "mine.weights.h5"
+    path.write_bytes(data)
+    again = load_model(path)
+    x = np.zeros((1, 2000, 80), np.float32)
+    np.testing.assert_allclose(again.predict_on_batch(x), res.model.predict_on_batch(x), atol=1e-6)
+    save_weights(res.model, tmp_path / "b.weights.h5")
+    assert load_model(tmp_path / "b.weights.h5") is not None
+    with pytest.raises(AdaptError, match="weights.h5"):
+        save_weights(res.model, tmp_path / "mine.h5")
+
+
+# -- bad input (no training needed) ------------------------------------------
+
+def _line(text="abc"):
+    g = np.full((40, 200), 255, np.uint8)
+    g[10:30, 20:180:7] = 0
+    return g, text
+
+
+@pytest.mark.parametrize("lines, match", [
+    ([], "no lines"),
+    ([_line("")], "text is empty"),
+    ([_line("café")], "cannot write: é"),
+    ([(np.full((40, 200), 255, np.uint8), "abc")], "blank"),
+    ([(np.zeros((5,), np.uint8), "abc")], "gray line image"),
+    ([_line("a" * 200)], "too long"),
+    (["not a pair"], "pair"),
+])
+def test_bad_lines(lines, match):
+    with pytest.raises(AdaptError, match=match):
+        check_lines(lines)
+
+
+def test_bad_budget_and_held_out():
+    lines = [_line("abc"), _line("abd")]
+    with pytest.raises(AdaptError, match="hold back 2 of 2"):
+        adapt(None, lines, held_out=2)
+    with pytest.raises(AdaptError, match="more than 0 seconds"):
+        adapt(None, lines, seconds=0, held_out=0)
+
+
+def test_default_held_out():
+    assert [default_held_out(n) for n in (1, 2, 3, 7, 8, 12)] == [0, 0, 1, 1, 2, 2]
+
+
+def test_bad_config():
+    with pytest.raises(ValueError):
+        AdaptConfig(bn="sometimes")
+    with pytest.raises(ValueError):
+        AdaptConfig(lr=0)
