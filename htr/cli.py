@@ -642,6 +642,93 @@ def cmd_data_info(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------
+# adapt
+
+
+def cmd_adapt(args: argparse.Namespace) -> int:
+    """Fine-tune Easter2 on one writer's line set and write the adapted weights (htr.adapt)."""
+    from pathlib import Path
+
+    from htr.data.lines import read_line_set
+    from htr.data.text import map_lines
+    from htr.errors import HTRError
+
+    out = Path(args.out)
+    if not out.name.endswith(".weights.h5"):
+        _err(args.out, "the weights file's name must end in .weights.h5 (Keras' rule)")
+        return EXIT_ERROR
+    if not out.parent.is_dir():
+        _err(args.out, f"no such folder: {out.parent}")
+        return EXIT_ERROR
+    from htr.weights import DEFAULT_WEIGHTS
+
+    if out.resolve() == Path(DEFAULT_WEIGHTS).resolve():
+        _err(args.out, "that is the shipped weights file; write the adapted weights elsewhere")
+        return EXIT_ERROR
+    if args.seconds <= 0:
+        _err("adapt", "--seconds must be more than 0")
+        return EXIT_ERROR
+    try:
+        records = read_line_set(args.lines)
+    except HTRError as exc:
+        _err(args.lines, _exc_reason(exc, args.lines))
+        return EXIT_ERROR
+    if not records:
+        _err(args.lines, "the line set lists no lines (lines.tsv has only its header)")
+        return EXIT_ERROR
+    kept, _count = map_lines(records)
+    for rec in records:
+        if all(rec is not r for r, _ in kept):
+            print(f"skipped: line {rec.id}: its text cannot be written in the model's alphabet")
+    if not kept:
+        _err(args.lines, "no line whose text the model's alphabet can write (see `python -m htr data info`)")
+        return EXIT_ERROR
+    lines = []
+    for rec, text in kept:
+        try:
+            lines.append((rec.gray(), text))
+        except HTRError as exc:
+            _err(str(rec.image), _exc_reason(exc, str(rec.image)))
+            return EXIT_ERROR
+    held = args.held_out
+    if held is not None and not 0 <= held < len(lines):
+        _err("adapt", f"--held-out {held}: must be at least 0 and fewer than the {len(lines)} usable lines")
+        return EXIT_ERROR
+
+    def show(p) -> None:
+        if p.cer is not None:
+            print(f"step {p.step:4d}  {p.seconds:5.1f} s  loss {p.loss:8.3f}  held-back CER {100 * p.cer:5.1f} %",
+                  flush=True)
+
+    try:
+        with _quiet_native_logs():
+            from htr.adapt import adapt, save_weights
+            from htr.model import load_model
+
+            model = load_model(args.weights)
+            print(f"adapting to {len(lines)} lines of {args.lines} for at most {args.seconds:g} s", flush=True)
+            res = adapt(model, lines, seconds=args.seconds, held_out=held, progress=show, seed=args.seed)
+            save_weights(res.model, out)
+    except HTRError as exc:
+        _err("adapt", str(exc))
+        return EXIT_ERROR
+    except Exception as exc:  # noqa: BLE001 - never a traceback
+        _err("adapt", _internal(exc))
+        return EXIT_ERROR
+    n_held = len(res.held_texts)
+    print(f"{res.steps} steps in {res.seconds:.0f} s (stopped: {res.stopped}); kept the weights of step {res.best_step}")
+    if n_held:
+        print(f"CER on {n_held} held-back line(s): before {100 * res.cer_before:.1f} %, "
+              f"after {100 * res.cer_after:.1f} %")
+        for truth, before, after in zip(res.held_texts, res.before, res.after):
+            print(f"  truth:  {truth}\n  before: {before}\n  after:  {after}")
+    else:
+        print("no line held back: no CER before and after (use --held-out N)")
+    print(f"wrote {out} (read with: python -m htr recognize --weights {out} IMAGE)")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------
 # delegated subcommands (train, ...)
 
 
@@ -835,6 +922,27 @@ def build_parser() -> argparse.ArgumentParser:
     dinfo = data_sub.add_parser("info", help="what a line set holds: lines, hands, pages, how many map into the alphabet")
     dinfo.add_argument("dir", metavar="DIR", help="a line set (a folder with lines.tsv)")
     dinfo.set_defaults(func=cmd_data_info)
+
+    ad = sub.add_parser(
+        "adapt",
+        help="fine-tune Easter2 on one writer's lines (a line set) and write the adapted weights",
+        description="Adapt Easter2 to one writer: train a copy of the model for at most --seconds on the "
+        "lines of LINES (a folder with lines.tsv and the line images, as `data import` writes), keeping the "
+        "last --held-out lines back to measure the CER before and after and to stop early. Texts are mapped "
+        "into the model's alphabet; a line that cannot be is skipped. The weights given are never changed.",
+        epilog="Use the result with --weights (recognize, evaluate) or HTR_WEIGHTS. A missing or empty line "
+        "set, an unreadable image or no usable line prints 'error: <what>: <reason>' and exits 2.",
+    )
+    ad.add_argument("lines", metavar="LINES", help="a line set: a folder with lines.tsv (id, image, text columns)")
+    ad.add_argument("--out", required=True, metavar="PATH", help="where to write the adapted weights (*.weights.h5)")
+    ad.add_argument("--seconds", type=float, default=60.0, help="wall-clock budget of the training (default: 60)")
+    ad.add_argument("--held-out", type=int, default=None, metavar="N",
+                    help="lines kept back for the CER before/after and early stopping "
+                    "(default: 2 from 8 lines, 1 from 3, else 0)")
+    ad.add_argument("--weights", metavar="PATH", default=None,
+                    help="Easter2 weights to start from (default: models/easter2.weights.h5)")
+    ad.add_argument("--seed", type=int, default=0, help="random seed of the batches and augmentation (default: 0)")
+    ad.set_defaults(func=cmd_adapt)
 
     for name, (_module, help_text) in DELEGATED.items():
         # Parsed by the module itself (see main); listed here for --help.
