@@ -183,9 +183,10 @@ class LayoutTrainer(keras.Model):
             # uncomputed columns of each line, all equal to its pad state
             missing = ops.cast(full - ops.shape(h)[1], "float32")
             n = ops.cast(ops.shape(h)[0] * full, "float32")
+            # one pass over the batch, as Keras' own batch norm takes its moments
             mean = (ops.sum(f32, axis=(0, 1)) + missing * ops.sum(pad, axis=0)) / n
-            var = (ops.sum(ops.square(f32 - mean), axis=(0, 1))
-                   + missing * ops.sum(ops.square(pad - mean), axis=0)) / n
+            square = (ops.sum(ops.square(f32), axis=(0, 1)) + missing * ops.sum(ops.square(pad), axis=0)) / n
+            var = ops.maximum(square - ops.square(mean), 0.0)
             m = layer.momentum
             layer.moving_mean.assign(layer.moving_mean * m + mean * (1.0 - m))
             layer.moving_variance.assign(layer.moving_variance * m + var * (1.0 - m))
