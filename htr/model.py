@@ -156,14 +156,23 @@ class LayoutTrainer(keras.Model):
     would have made of it. The weights saved are ``easter``'s: reading a
     line is unchanged.
 
+    Grouping by width has one side effect the statistics cannot undo: a
+    batch of short lines is mostly padding, a batch of long ones mostly ink,
+    so batch statistics swing with the group more than in a mixed batch.
+    ``frozen_bn=True`` normalises with the moving statistics in training too
+    (a fine-tune then keeps the scale the weights were read with).
+
     Input: uint8 pixels (B, W, 80), scaled by 1/255 in the graph as
     :func:`htr.train.pixel_model` does; output: the softmax (B, W/4, classes).
     """
 
-    def __init__(self, easter: keras.Model, layout: int = 2000, **kwargs):
+    def __init__(self, easter: keras.Model, layout: int = 2000, frozen_bn: bool = False, **kwargs):
         super().__init__(name="easter2_layout_trainer", **kwargs)
         self.easter = easter
         self.layout = int(layout)
+        #: Normalise with the moving statistics in training too (and leave them as they are): a batch
+        #: of one width group then trains on the same scale as reading does, whatever its width.
+        self.frozen_bn = bool(frozen_bn)
 
     # -- one layer and its pad state ---------------------------------------
     def _conv(self, name, h, pad):
@@ -179,7 +188,7 @@ class LayoutTrainer(keras.Model):
 
         layer = self.easter.get_layer(name)
         f32 = ops.cast(h, "float32")
-        if training:
+        if training and not self.frozen_bn:
             # uncomputed columns of each line, all equal to its pad state
             missing = ops.cast(full - ops.shape(h)[1], "float32")
             n = ops.cast(ops.shape(h)[0] * full, "float32")

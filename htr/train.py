@@ -97,6 +97,7 @@ class Config:
     #                           render worker then waits instead of taking a core from the training step)
     buckets: list = field(default_factory=list)  # input widths to group lines by (each step computes only the
     #                           first W columns of the layout: htr.model.LayoutTrainer); empty: the whole layout
+    frozen_bn: bool = False  # with buckets: batch norm uses its moving statistics in training too (fine-tuning)
 
 
 PRESETS = {
@@ -171,6 +172,8 @@ def check_config(cfg: Config) -> None:
             isinstance(b, int) and not isinstance(b, bool) and 0 < b <= cfg.width and b % 4 == 0 for b in cfg.buckets):
         raise ValueError(f"buckets must be a list of input widths, multiples of 4 up to width {cfg.width}, "
                          f"not {cfg.buckets!r}")
+    if cfg.frozen_bn and not cfg.buckets:
+        raise ValueError("frozen_bn works with buckets (htr.model.LayoutTrainer): add buckets to the config")
     split_fonts(cfg)
     if cfg.init_weights and Path(cfg.init_weights).resolve() == DEFAULT_WEIGHTS.resolve():
         seen = sorted(set(cfg.holdout_fonts) & fonts_seen_by_shipped_weights())
@@ -664,7 +667,7 @@ def train(cfg: Config, out_dir: Path, iam_dir: str | None, resume: bool, log=pri
     if cfg.buckets:  # fed uint8 batches of grouped widths; shares model's weights
         from htr.model import LayoutTrainer
 
-        trainer = LayoutTrainer(model, cfg.width)
+        trainer = LayoutTrainer(model, cfg.width, frozen_bn=cfg.frozen_bn)
     else:  # fed uint8 batches of the whole layout; shares model's weights
         trainer = pixel_model(model, cfg.width)
     trainer.compile(

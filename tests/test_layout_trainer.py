@@ -157,3 +157,21 @@ def test_config_rejects_buckets_that_are_not_input_widths():
         with pytest.raises(ValueError, match="buckets"):
             check_config(Config(buckets=bad))
     check_config(Config(buckets=[512, 1024]))
+    with pytest.raises(ValueError, match="frozen_bn"):
+        check_config(Config(frozen_bn=True))  # the whole-layout step has no frozen variant
+    check_config(Config(buckets=[512], frozen_bn=True))
+
+
+def test_frozen_batch_norm_trains_on_the_reading_scale_and_keeps_the_statistics():
+    model = _model()
+    _no_dropout(model)
+    x = _pixels()[:, :WIDTH]
+    trainer = LayoutTrainer(model, LAYOUT, frozen_bn=True)
+    stats = [np.asarray(v).copy() for v in model.non_trainable_variables]
+    read = np.asarray(trainer(x, training=False))
+    trained = np.asarray(trainer(x, training=True))
+    np.testing.assert_allclose(trained, read, atol=1e-6)
+    for v, before in zip(model.non_trainable_variables, stats):
+        np.testing.assert_array_equal(np.asarray(v), before)
+    # batch statistics would have read it differently
+    assert np.abs(np.asarray(LayoutTrainer(model, LAYOUT)(x, training=True)) - read).max() > 1e-3
