@@ -28,6 +28,9 @@ PAGES = (
              "What the network sees: probabilities per column, where each letter sits, which features fire."),
     PageInfo("app_pages/evaluate.py", "Evaluate", ":material/analytics:",
              "Error rates of every reader over many lines, and the hardest lines."),
+    PageInfo("app_pages/adapt.py", "Your handwriting", ":material/draw:",
+             "Write a few sentences and watch the model learn your handwriting in a minute: the error "
+             "on lines it did not train on, before and after."),
     PageInfo("app_pages/training.py", "How it learned", ":material/school:",
              "The synthetic handwriting Easter2 trained on: make a line yourself, set it beside real hands "
              "(French volunteers, First World War wills, pen strokes), see the curves, read the model card."),

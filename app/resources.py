@@ -486,3 +486,90 @@ def hand_line_image(root: str, source: str, line_id: str, seed: int, _line) -> n
     from htr.data.hands import line_image
 
     return line_image(_line, seed, root)
+
+
+# --------------------------------------------------------------------------
+# your handwriting: adapting a copy of Easter2 to one session's writer (htr.adapt)
+
+
+@st.cache_resource(show_spinner="Loading the Easter2 model…", max_entries=2)
+def _base_model(weights: str):
+    from htr.model import load_model
+
+    return load_model(weights or None)
+
+
+def base_model():
+    """(the Keras Easter2 of this session's weights, None) or (None, why it cannot load).
+
+    Shared by every session and never trained: :func:`htr.adapt.adapt` trains a copy.
+    """
+    try:
+        return _base_model(weights_choice()), None
+    except HTRError as exc:
+        return None, str(exc)
+
+
+def adapt_curve(curve: list[dict], loss_slot=None, cer_slot=None) -> None:
+    """The training loss and the held-back CER (%) by step, as two small charts (in the slots given)."""
+    import pandas as pd
+
+    loss = pd.DataFrame({"training loss": [p["loss"] for p in curve if p["loss"] is not None]},
+                        index=pd.Index([p["step"] for p in curve if p["loss"] is not None], name="step"))
+    cer = pd.DataFrame({"held-back CER (%)": [100 * p["cer"] for p in curve if p["cer"] is not None]},
+                       index=pd.Index([p["step"] for p in curve if p["cer"] is not None], name="step"))
+    if loss_slot is None or cer_slot is None:
+        loss_slot, cer_slot = st.columns(2)
+    loss_slot.line_chart(loss, height=220, x_label="step", y_label="training loss")
+    cer_slot.line_chart(cer, height=220, x_label="step", y_label="held-back CER (%)")
+
+
+def adapt_session(lines, seconds: float, held_out: int):
+    """Adapt a copy of this session's Easter2 to ``lines`` [(gray, text)]: (result, None) or (None, message).
+
+    One adaptation at a time in the whole server (:data:`htr.adapt.TURNS`): a
+    session that has to wait sees its place in the line. While it trains: a
+    progress bar and the live curve. ``result``: ``{"model", "summary"}`` (the
+    model is this session's: keep it in ``st.session_state`` only).
+    """
+    from dataclasses import asdict
+
+    from htr.adapt import TURNS, AdaptError, adapt
+
+    model, error = base_model()
+    if error:
+        return None, f"Easter2 cannot load, so it cannot adapt: {error}"
+    ticket = TURNS.join()
+    status = st.empty()
+    try:
+        while (place := TURNS.wait(ticket, 0.5)) > 0:
+            status.info(f"Another session is adapting its model right now. You are number {place} in the "
+                        "queue; yours starts on its own when the ones before it are done.")
+        status.empty()
+        bar = st.progress(0.0, text="Starting: preparing your lines (the first adaptation also builds the "
+                                    "training graph, some seconds)…")
+        loss_slot, cer_slot = st.columns(2)
+        shown = {"n": 0}
+
+        def progress(p) -> None:
+            bar.progress(p.fraction, text=f"Training: step {p.step}, {p.seconds:.0f} of at most {seconds:.0f} s, "
+                                          f"loss {p.loss:.2f}")
+            if p.cer is not None and len(p.curve) > shown["n"]:
+                shown["n"] = len(p.curve)
+                adapt_curve([asdict(c) for c in p.curve], loss_slot, cer_slot)
+
+        res = adapt(model, lines, seconds=seconds, held_out=held_out, progress=progress)
+        bar.progress(1.0, text=f"Done: {res.steps} steps in {res.seconds:.0f} s.")
+    except AdaptError as exc:
+        return None, f"Cannot adapt to these lines: {exc}"
+    finally:
+        TURNS.leave(ticket)
+        status.empty()
+    return {"model": res.model, "summary": res.summary()}, None
+
+
+def weights_bytes(model) -> bytes:
+    """The adapted weights as a ``.weights.h5`` file's bytes (for a download button; nothing kept on disk)."""
+    from htr.adapt import weights_bytes as _bytes
+
+    return _bytes(model)

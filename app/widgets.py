@@ -142,23 +142,27 @@ def guess_kind(gray: np.ndarray) -> str:
     return "line" if is_single_line(gray) else "page"
 
 
-def _from_canvas(key: str) -> InputImage | None:
+def canvas_line(key: str, height: int = 160, width: int = 900) -> np.ndarray | None:
+    """A drawing canvas; what is written on it as gray, cropped to the ink with a margin.
+
+    None until something is drawn (the canvas is blank or sends nothing yet); errors
+    of the component are shown (``st.error``) and give None too.
+    """
     try:
         from streamlit_drawable_canvas import st_canvas
     except Exception as exc:
         st.error(f"The drawing canvas is not available: {exc}")
         return None
-    st.caption("Write one line with the mouse, a pen or a finger.")
     try:
         result = st_canvas(
             stroke_width=5,
             stroke_color="#000000",
             background_color="#ffffff",
-            height=160,
-            width=900,
+            height=height,
+            width=width,
             drawing_mode="freedraw",
             return_image_data=True,
-            key=f"{key}_canvas",
+            key=key,
         )
         data = result.image_bytes if result is not None else None
     except Exception as exc:  # the component's protocol changed under us: say so, keep the page
@@ -171,11 +175,18 @@ def _from_canvas(key: str) -> InputImage | None:
         return None
     ink = np.argwhere(gray < 128)
     if len(ink) == 0:
-        st.info("Draw something on the canvas first.")
         return None
     (y0, x0), (y1, x1) = ink.min(axis=0), ink.max(axis=0)
     pad = 12
-    gray = np.ascontiguousarray(gray[max(0, y0 - pad) : y1 + pad + 1, max(0, x0 - pad) : x1 + pad + 1])
+    return np.ascontiguousarray(gray[max(0, y0 - pad) : y1 + pad + 1, max(0, x0 - pad) : x1 + pad + 1])
+
+
+def _from_canvas(key: str) -> InputImage | None:
+    st.caption("Write one line with the mouse, a pen or a finger.")
+    gray = canvas_line(f"{key}_canvas")
+    if gray is None:
+        st.info("Draw something on the canvas first.")
+        return None
     return InputImage(gray, "drawing", digest_of(gray), kind="line")
 
 

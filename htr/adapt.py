@@ -40,7 +40,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Callable
 
@@ -127,14 +127,74 @@ class AdaptResult:
 
     def summary(self) -> dict:
         """A JSON-able summary (no model)."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("model", "config", "curve")}
+        d = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("model", "config", "curve")}
         d["config"] = asdict(self.config)
         d["curve"] = [asdict(p) for p in self.curve]
         return d
 
 
-#: One adaptation at a time per process (the app's sessions queue on it).
+#: One adaptation at a time per process (the app's sessions queue on it: :class:`Turns`).
 LOCK = threading.Lock()
+
+#: Sentences to write for an adaptation: each one holds every letter a-z at least once (a
+#: pangram), so any first few cover the alphabet; some add capitals, digits and punctuation.
+PROMPTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Pack my box with five dozen liquor jugs!",
+    "Sphinx of black quartz, judge my vow.",
+    "How vexingly quick daft zebras jump;",
+    "The five boxing wizards jump quickly at 9.",
+    "Jackdaws love my big sphinx of quartz.",
+    "Waltz, bad nymph, for quick jigs vex (1842).",
+    "Quick zephyrs blow, vexing daft Jim.",
+    "Amazingly few discotheques provide jukeboxes.",
+    "Bright vixens jump; dozy fowl quack: 3 or 6?",
+)
+
+
+class Turns:
+    """First come, first served: whose adaptation runs and who waits, with each one's place.
+
+    ``ticket = turns.join()``; ``turns.place(ticket)`` is 0 when it is that
+    ticket's turn, else how many are ahead; ``turns.wait(ticket, timeout)``
+    blocks until the place changes or ``timeout`` passes and returns it;
+    ``turns.leave(ticket)`` (always, in a ``finally``) lets the next one go.
+    """
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._line: list[int] = []
+        self._next = 0
+
+    def join(self) -> int:
+        with self._cond:
+            self._next += 1
+            self._line.append(self._next)
+            return self._next
+
+    def place(self, ticket: int) -> int:
+        with self._cond:
+            return self._line.index(ticket) if ticket in self._line else 0
+
+    def wait(self, ticket: int, timeout: float) -> int:
+        with self._cond:
+            if ticket in self._line and self._line.index(ticket) > 0:
+                self._cond.wait(timeout)
+            return self._line.index(ticket) if ticket in self._line else 0
+
+    def leave(self, ticket: int) -> None:
+        with self._cond:
+            if ticket in self._line:
+                self._line.remove(ticket)
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._line)
+
+
+#: The process's line of adaptations (the app's sessions).
+TURNS = Turns()
 
 
 # ---------------------------------------------------------------------------
@@ -203,19 +263,14 @@ class _Bench:
         from htr.model import LayoutTrainer, build_easter2
         from htr.train import focal_ctc_loss
 
-        frozen = config.bn == "frozen"
-
-        class Trainer(LayoutTrainer):
-            def _bn(self, name, h, pad, full, training):  # frozen: the learned statistics, always
-                return super()._bn(name, h, pad, full, False if frozen else training)
-
         self.width = width
         self.easter = build_easter2()
         if config.train == "head":
             for layer in self.easter.layers:
                 if layer.name.startswith("stem_"):
                     layer.trainable = False
-        self.trainer = Trainer(self.easter, LAYOUT)
+        # frozen: batch norm normalises with the learned statistics in training too, and keeps them
+        self.trainer = LayoutTrainer(self.easter, LAYOUT, frozen_bn=config.bn == "frozen")
         self.trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr, clipnorm=5.0),
                              loss=focal_ctc_loss(config.focal_alpha, config.focal_gamma))
         self.trainer.optimizer.build(self.trainer.trainable_variables)
@@ -430,6 +485,19 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
                        after=after, held_texts=[t for _, t in held], train_texts=[t for _, t in train],
                        curve=curve, steps=step, best_step=best_step, seconds=round(time.monotonic() - t0, 3),
                        compile_seconds=round(compile_s, 3), stopped=stopped, width=width, config=config)
+
+
+def read_lines(model, grays) -> list[str]:
+    """Greedy readings of line images by a Keras Easter2 (an adapted one, or the one it came from):
+    turned level and laid out as the engine does, in float32 through Keras (the engine reads in int8)."""
+    from htr.preprocess import prepare_line
+    from htr.train import greedy_texts
+
+    preps = [prepare_line(np.asarray(g), LAYOUT, deskew=True) for g in grays]
+    if not preps:
+        return []
+    probs = np.asarray(model.predict_on_batch(np.stack([p.x for p in preps])), dtype=np.float32)
+    return [greedy_texts(pr[None, : p.content_steps])[0] for pr, p in zip(probs, preps)]
 
 
 # ---------------------------------------------------------------------------

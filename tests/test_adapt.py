@@ -165,3 +165,35 @@ def test_bad_config():
         AdaptConfig(bn="sometimes")
     with pytest.raises(ValueError):
         AdaptConfig(lr=0)
+
+
+def test_read_lines_reads_with_any_keras_easter2(model, lines, adapted):
+    from htr.adapt import read_lines
+
+    _, res = adapted
+    grays = [g for g, _ in lines[:2]]
+    for m in (model, res.model):
+        texts = read_lines(m, grays)
+        assert len(texts) == 2 and all(isinstance(t, str) for t in texts)
+    assert read_lines(model, []) == []
+
+
+def test_turns_first_come_first_served():
+    import threading
+
+    from htr.adapt import Turns
+
+    turns = Turns()
+    a, b, c = turns.join(), turns.join(), turns.join()
+    assert [turns.place(t) for t in (a, b, c)] == [0, 1, 2] and len(turns) == 3
+    assert turns.wait(a, 5) == 0  # its turn: no wait
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(turns.wait(b, 30)))
+    waiter.start()
+    turns.leave(a)  # wakes the waiter at once
+    waiter.join(10)
+    assert got == [0] and turns.place(c) == 1
+    turns.leave(b)
+    turns.leave(c)
+    turns.leave(c)  # twice is harmless
+    assert len(turns) == 0

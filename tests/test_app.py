@@ -42,6 +42,7 @@ PAGES = {
     "iam": "app_pages/iam_browser.py",
     "inside": "app_pages/inside.py",
     "evaluate": "app_pages/evaluate.py",
+    "adapt": "app_pages/adapt.py",
     "training": "app_pages/training.py",
 }
 

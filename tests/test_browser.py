@@ -46,6 +46,7 @@ PAGES = [  # (url path, title shown on the page)
     ("iam_browser", "IAM handwriting database"),
     ("inside", "Inside the model"),
     ("evaluate", "Evaluate the readers"),
+    ("adapt", "Your handwriting"),
     ("training", "How Easter2 learned to read"),
 ]
 
@@ -207,6 +208,34 @@ def test_draw_a_line_on_the_canvas_and_see_it_read(server, browser):
     assert "drawing" in browser.page_source
     assert_no_exception(browser, "canvas")
     shot(browser, "15-recognize-drawing")
+
+
+def test_write_two_sentences_on_the_canvas_and_see_an_adapted_reading(server, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    browser.get(f"{server['url']}/adapt?lines=2&seconds=5")  # two sentences, one held back; a short run
+    wait_idle(browser)
+    find = ("return Array.from(document.querySelectorAll('*')).filter("
+            "e => e.shadowRoot && e.shadowRoot.querySelector('canvas'))"
+            ".map(h => Array.from(h.shadowRoot.querySelectorAll('canvas')).pop());")
+    WebDriverWait(browser, 60).until(lambda d: len(d.execute_script(find)) >= 2)
+    for canvas in browser.execute_script(find)[:2]:
+        stroke = ActionChains(browser).move_to_element_with_offset(canvas, -300, 0).click_and_hold()
+        for i in range(40):  # a wavy line, like joined-up writing
+            stroke.move_by_offset(12, 18 if i % 2 else -18)
+        stroke.release().perform()
+        wait_idle(browser)
+    button = next(b for b in browser.find_elements(By.CSS_SELECTOR, "button")
+                  if "Adapt the model" in b.text)
+    button.click()
+    WebDriverWait(browser, 300).until(lambda d: "Error after" in d.page_source
+                                      or d.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'))
+    wait_idle(browser)
+    assert_no_exception(browser, "adapt")
+    page = browser.page_source
+    assert "Read before" in page and "Read after" in page
+    assert "Download my adapted weights" in page
+    shot(browser, "16-your-handwriting")
 
 
 def test_page_layout_and_presentation_mode(server, browser):
