@@ -170,16 +170,35 @@ def gray_percentile(gray: np.ndarray, q: float, dtype=np.float32, levels=None) -
     return float(b - d * dtype(1 - t) if t >= 0.5 else a + d * dtype(t))  # numpy's _lerp
 
 
+def _ink_lut(gray: np.ndarray, levels=None) -> np.ndarray | None:
+    """:func:`normalize_ink`'s map from each of the 256 gray levels to float32 ink, for an 8-bit image;
+    None where the image has no ink to find (blank or nearly uniform)."""
+    if levels is None:
+        levels = gray_levels(gray)
+    paper = gray_percentile(gray, 90, levels=levels)
+    ink = gray_percentile(gray, 0.5, levels=levels)
+    if paper - ink < 16:  # very little ink (a single stroke): use the darkest pixel
+        ink = float(np.flatnonzero(levels)[0])
+    span = paper - ink
+    if span < 16:
+        return None
+    # the same float32 arithmetic as on the image's pixels, once per level instead of per pixel
+    return np.clip((paper - np.arange(256, dtype=np.float32)) / span, 0.0, 1.0)
+
+
 def normalize_ink(gray: np.ndarray, levels=None) -> np.ndarray:
     """Map an 8-bit gray line to float ink in [0, 1]: paper 0, darkest ink 1.
 
     Paper brightness and ink darkness differ between scans, pens and our
     synthetic renders; stretching between a high percentile (paper) and a low
     one (ink) makes them look alike to the model. ``levels``: the image's
-    :func:`gray_levels`, when already known.
+    :func:`gray_levels`, when already known. An 8-bit image is mapped through
+    a 256-entry table (the values are those of the per-pixel arithmetic, to
+    the bit, at a fraction of its passes over the pixels).
     """
-    if gray.dtype == np.uint8 and levels is None:
-        levels = gray_levels(gray)
+    if gray.dtype == np.uint8 and gray.size:
+        lut = _ink_lut(gray, levels)
+        return np.zeros(gray.shape, np.float32) if lut is None else lut[gray]
     g = gray.astype(np.float32)
     paper = gray_percentile(gray, 90, levels=levels)
     ink = gray_percentile(gray, 0.5, levels=levels)
@@ -189,6 +208,23 @@ def normalize_ink(gray: np.ndarray, levels=None) -> np.ndarray:
     if span < 16:  # blank or nearly uniform: no ink to find
         return np.zeros_like(g)
     return np.clip((paper - g) / span, 0.0, 1.0)
+
+
+#: Where :func:`normalize_ink` is above this, a pixel is ink (framing, the lean check).
+INK_THRESHOLD = 0.35
+
+
+def ink_mask(gray: np.ndarray, levels=None) -> np.ndarray:
+    """``normalize_ink(gray, levels) > INK_THRESHOLD``; for an 8-bit image through a 256-entry table."""
+    if gray.dtype == np.uint8 and gray.size:
+        lut = _ink_lut(gray, levels)
+        if lut is None:
+            return np.zeros(gray.shape, bool)
+        # the table falls with the level (float rounding keeps it monotone): ink is every level below
+        # the first that is not, so one comparison of the 8-bit pixels does what the table would
+        darkest_paper = int(np.count_nonzero(lut > INK_THRESHOLD))
+        return gray < darkest_paper if darkest_paper < 256 else np.ones(gray.shape, bool)
+    return normalize_ink(gray, levels) > INK_THRESHOLD
 
 
 #: Margins around the ink after framing, as fractions of the ink's height
@@ -202,8 +238,8 @@ def ink_box(gray: np.ndarray, levels=None) -> tuple[int, int, int, int] | None:
     A row counts when at least 0.2 % of its pixels are ink, so scanner specks in
     a margin don't hold the box open; any inked column counts.
     """
-    ink = normalize_ink(gray, levels) > 0.35
-    rows = np.nonzero(ink.sum(axis=1) >= max(1, int(0.002 * gray.shape[1])))[0]
+    ink = ink_mask(gray, levels)
+    rows = np.nonzero(np.count_nonzero(ink, axis=1) >= max(1, int(0.002 * gray.shape[1])))[0]
     cols = np.nonzero(ink.any(axis=0))[0]
     if len(rows) == 0 or len(cols) == 0:
         return None
@@ -236,11 +272,26 @@ DESKEW_MIN_DEG = 1.0
 DESKEW_MAX_DEG = 15.0
 
 
-def _sharpness(positions: np.ndarray) -> float:
-    """How much ink piles up at the same (rounded) positions: the sum of squared counts."""
-    bins = np.rint(positions).astype(np.int64)
-    counts = np.bincount(bins - bins.min())
-    return float(np.dot(counts, counts))
+def _sharpness(u: np.ndarray, v: np.ndarray, a, b) -> np.ndarray:
+    """How much ink piles up at the same (rounded) positions ``u·a + v·b``: the sum of squared counts,
+    for each pair of coefficients (one pair per angle tried; all counted by one ``bincount``)."""
+    a = np.asarray(a, np.float64)[:, None]
+    b = np.asarray(b, np.float64)[:, None]
+    pos = u * a
+    pos += v * b
+    np.rint(pos, out=pos)
+    bins = pos.astype(np.int64)
+    # |u·a + v·b| <= |a|·max|u| + |b|·max|v|: an offset that keeps every row's bins >= 0
+    reach = int(math.ceil(float(np.max(np.abs(a) * np.abs(u).max() + np.abs(b) * np.abs(v).max())))) + 1
+    span = 2 * reach + 1
+    bins += (np.arange(len(a), dtype=np.int64) * span + reach)[:, None]  # each row its own range of bins
+    counts = np.bincount(bins.ravel(), minlength=len(a) * span).reshape(len(a), span)
+    return np.einsum("ij,ij->i", counts, counts)
+
+
+#: At most this many (angle, ink pixel) positions are scored at once by the angle search (a block
+#: that stays in cache: one large block is no faster than one angle at a time).
+_SEARCH_BLOCK = 1 << 15
 
 
 def skew_angle(gray: np.ndarray, max_deg: float = DESKEW_MAX_DEG) -> float:
@@ -257,11 +308,12 @@ def skew_angle(gray: np.ndarray, max_deg: float = DESKEW_MAX_DEG) -> float:
     if pts is None:
         return 0.0
     xs, ys = pts
-    def rows(a: float) -> float:  # the ink's rows once the line is turned by a
-        t = math.radians(a)
-        return _sharpness(ys * math.cos(t) + xs * math.sin(t))
 
-    return round(_sharpest(rows, -max_deg, max_deg, 1.0, 0.25), 2)
+    def rows(angles) -> np.ndarray:  # how sharp the ink's rows are once the line is turned by each angle
+        t = [math.radians(a) for a in angles]
+        return _sharpness(ys, xs, [math.cos(a) for a in t], [math.sin(a) for a in t])
+
+    return round(_sharpest(rows, len(xs), -max_deg, max_deg, 1.0, 0.25), 2)
 
 
 def _ink_points(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -270,7 +322,7 @@ def _ink_points(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     h, w = gray.shape
     scale = 48 / h
     small = np.asarray(Image.fromarray(gray).resize((max(1, int(round(w * scale))), 48), Image.Resampling.BILINEAR))
-    ys, xs = np.nonzero(normalize_ink(small, gray_levels(small)) > 0.35)
+    ys, xs = np.nonzero(ink_mask(small, gray_levels(small)))
     if len(xs) < 30:
         return None
     jitter = np.random.default_rng(0)
@@ -278,9 +330,25 @@ def _ink_points(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
             ys - ys.mean() + jitter.uniform(-0.5, 0.5, len(ys)))
 
 
-def _sharpest(score, lo: float, hi: float, coarse: float, fine: float) -> float:
-    best = max(np.arange(lo, hi + 1e-9, coarse), key=score)
-    return float(max(np.arange(best - coarse, best + coarse + 1e-9, fine), key=score))
+def _sharpest(sharpness, n: int, lo: float, hi: float, coarse: float, fine: float) -> float:
+    """The angle whose ink profile is sharpest (``sharpness``: angles → their scores, over ``n`` ink pixels):
+    ``coarse`` steps over [lo, hi], then ``fine`` steps around the best; the first on a tie.
+
+    Each angle is scored once (the fine steps reuse the coarse scores they share), many angles a call.
+    """
+    scores: dict[float, int] = {}
+    block = max(1, _SEARCH_BLOCK // max(1, n))
+
+    def best_of(angles: np.ndarray) -> float:
+        todo = [a for a in angles if float(a) not in scores]
+        for k in range(0, len(todo), block):
+            chunk = todo[k : k + block]
+            for a, v in zip(chunk, sharpness(chunk)):
+                scores[float(a)] = int(v)
+        return angles[int(np.argmax([scores[float(a)] for a in angles]))]
+
+    best = best_of(np.arange(lo, hi + 1e-9, coarse))
+    return float(best_of(np.arange(best - coarse, best + coarse + 1e-9, fine)))
 
 
 def slant_angle(gray: np.ndarray, max_deg: float = 45.0) -> float:
@@ -296,10 +364,10 @@ def slant_angle(gray: np.ndarray, max_deg: float = 45.0) -> float:
         return 0.0
     xs, ys = pts
 
-    def columns(a: float) -> float:  # the ink's columns once the strokes are sheared upright by a
-        return _sharpness(xs + ys * math.tan(math.radians(a)))
+    def columns(angles) -> np.ndarray:  # how sharp the ink's columns are, the strokes sheared upright by each
+        return _sharpness(xs, ys, [1.0] * len(angles), [math.tan(math.radians(a)) for a in angles])
 
-    return round(_sharpest(columns, -max_deg, max_deg, 2.5, 0.5), 2)
+    return round(_sharpest(columns, len(xs), -max_deg, max_deg, 2.5, 0.5), 2)
 
 
 def deskew_line(gray: np.ndarray, min_deg: float = DESKEW_MIN_DEG) -> tuple[np.ndarray, float]:
