@@ -386,3 +386,65 @@ def test_slant_angle_follows_a_known_shear(shear):
     assert abs(base) <= 6  # a print hand drawn without slant stands about upright
     assert preprocess.slant_angle(perturb(line, "slant", shear)) - base == pytest.approx(shear, abs=2.5)
     assert preprocess.slant_angle(np.full((40, 300), 255, np.uint8)) == 0.0  # no ink: no slant
+
+
+# ---------------------------------------------------------------- the fast paths agree with the plain ones
+
+
+def _plain_normalize_ink(gray: np.ndarray) -> np.ndarray:
+    """normalize_ink as it was written per pixel, before the 256-level table."""
+    g = gray.astype(np.float32)
+    paper = preprocess.gray_percentile(gray, 90)
+    ink = preprocess.gray_percentile(gray, 0.5)
+    if paper - ink < 16:
+        ink = float(g.min())
+    span = paper - ink
+    if span < 16:
+        return np.zeros_like(g)
+    return np.clip((paper - g) / span, 0.0, 1.0)
+
+
+def _plain_skew_angle(gray: np.ndarray, max_deg: float = preprocess.DESKEW_MAX_DEG) -> float:
+    """skew_angle as it was written, one angle at a time (``max`` keeps the first best on a tie)."""
+    import math
+
+    pts = preprocess._ink_points(gray)
+    if pts is None:
+        return 0.0
+    xs, ys = pts
+
+    def score(a):
+        t = math.radians(a)
+        bins = np.rint(ys * math.cos(t) + xs * math.sin(t)).astype(np.int64)
+        counts = np.bincount(bins - bins.min())
+        return float(np.dot(counts, counts))
+
+    best = max(np.arange(-max_deg, max_deg + 1e-9, 1.0), key=score)
+    return round(float(max(np.arange(best - 1.0, best + 1.0 + 1e-9, 0.25), key=score)), 2)
+
+
+def _gray_cases() -> list[np.ndarray]:
+    from htr.perturb import perturb
+
+    rng = np.random.default_rng(5)
+    line = _text_line()
+    return [line, perturb(line, "rotate", 7), perturb(line, "rotate", -2), line[::2, ::3],
+            rng.integers(0, 256, (40, 300), dtype=np.uint8), with_bar(90, 700, 100, 300, paper=240, ink=30),
+            page(30, 200, 200), with_bar(60, 400, 10, 2, paper=250, ink=235)]
+
+
+def test_normalize_ink_and_ink_mask_equal_the_per_pixel_arithmetic():
+    for g in _gray_cases():
+        want = _plain_normalize_ink(g)
+        got = normalize_ink(g)
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(preprocess.ink_mask(g), want > preprocess.INK_THRESHOLD)
+
+
+def test_the_angle_search_finds_what_one_angle_at_a_time_finds(monkeypatch):
+    cases = _gray_cases()
+    want = [_plain_skew_angle(g) for g in cases]
+    assert [preprocess.skew_angle(g) for g in cases] == want
+    monkeypatch.setattr(preprocess, "_SEARCH_BLOCK", 1)  # one angle a block: the same answers
+    assert [preprocess.skew_angle(g) for g in cases] == want
