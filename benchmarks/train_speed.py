@@ -8,7 +8,9 @@ Why (issue #19, item 5): on this 2-core CPU a training step on the
 ink in about half the layout. ``buckets`` in a training config groups lines by
 width and computes only the first W columns of the layout
 (:class:`htr.model.LayoutTrainer`, equal to the whole layout to float rounding:
-``tests/test_layout_trainer.py``). Same recipe both ways: the config's sources
+``tests/test_layout_trainer.py``), with batch statistics or, ``frozen_bn``, with
+the moving ones (how stage 7 trained, see ``models/training/stage7_plan.md``).
+Same recipe every way: the config's sources
 and augmentation fill one replay buffer (``--lines`` samples made by
 :class:`htr.train.SampleMaker`, as the render worker makes them), and each way
 draws its batches from it with the training loop's own code
@@ -65,7 +67,7 @@ def make_lines(cfg, iam_dir: str | None, n: int, seed: int):
     return samples, (time.perf_counter() - t) / n
 
 
-def measure(cfg, samples, buckets: list[int], seconds: float) -> dict:
+def measure(cfg, samples, buckets: list[int], seconds: float, frozen_bn: bool = False) -> dict:
     import keras
 
     from htr.model import LayoutTrainer, build_easter2
@@ -73,7 +75,7 @@ def measure(cfg, samples, buckets: list[int], seconds: float) -> dict:
 
     keras.utils.set_random_seed(0)
     model = build_easter2()
-    trainer = LayoutTrainer(model, cfg.width) if buckets else pixel_model(model, cfg.width)
+    trainer = LayoutTrainer(model, cfg.width, frozen_bn=frozen_bn) if buckets else pixel_model(model, cfg.width)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-4, clipnorm=5.0, use_ema=cfg.ema > 0,
                                                     ema_momentum=cfg.ema or 0.99),
                     loss=focal_ctc_loss(cfg.focal_alpha, cfg.focal_gamma),
@@ -103,7 +105,9 @@ def measure(cfg, samples, buckets: list[int], seconds: float) -> dict:
         lines += len(x)
         widths.append(x.shape[1])
     dt = time.perf_counter() - t0
-    return {"mode": "grouped " + "/".join(map(str, buckets)) if buckets else "whole layout",
+    mode = "grouped " + "/".join(map(str, buckets)) + (", frozen batch norm" if frozen_bn else "") if buckets \
+        else "whole layout"
+    return {"mode": mode,
             "batch": cfg.batch, "steps": n, "seconds": round(dt, 1), "steps_per_s": round(n / dt, 3),
             "lines_per_s": round(lines / dt, 2), "mean_width": round(float(np.mean(widths)), 0),
             "compile_s": round(compile_s, 1), "loss_finite": bool(np.isfinite(loss))}
@@ -136,8 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(head), flush=True)
     rows = []
     for b in (int(v) for v in args.batches.split(",")):
-        for bk in ([], buckets):
-            r = measure(replace(cfg, batch=b), samples, bk, args.seconds)
+        for bk, frozen in (([], False), (buckets, False), (buckets, True)):
+            r = measure(replace(cfg, batch=b), samples, bk, args.seconds, frozen)
             rows.append(r)
             print(json.dumps(r), flush=True)
     if args.out:
@@ -147,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             "# Training lines per second: the whole layout or grouped by width (`benchmarks/train_speed.py`)",
             "",
             f"Command: `KERAS_BACKEND={head['backend']} python benchmarks/train_speed.py --config {args.config} "
-            f"--lines {args.lines} --seconds {args.seconds:g} --batches {args.batches}`; "
+            f"{'--iam-dir IAM ' if args.iam_dir else ''}--lines {args.lines} --seconds {args.seconds:g} "
+            f"--batches {args.batches} --buckets {args.buckets}`; "
             f"date {time.strftime('%Y-%m-%d')}; Keras {head['keras']}; CPU {head['cpu']}, {head['cores']} cores, "
             f"vector flags: {', '.join(head['flags']) or 'none of ' + ', '.join(VECTOR_FLAGS)}. "
             f"{head['lines']} training lines made by the config's sources (rendering: {head['render_ms']} ms a line, "
