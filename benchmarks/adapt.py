@@ -58,7 +58,7 @@ above were never looked at before this run): config A (learning rate 3e-4, batch
 frozen at the learned statistics, every layer trained, shear within ±8°, TACo on 1 sample in 5, held-back
 lines measured every 3 steps, patience 8 measurements) on the first two validation hands of Copiste and
 Poilus that have 14 lines, 40 steps each (what a quiet 2-core CPU fits in about a minute at batch 4, from
-`benchmarks/train_step.md`), run on 2026-12-03 while another training run held both cores
+`benchmarks/train_step.md`), with the stage-6 weights (commit 210fc01), run on 2026-12-03 while another training run held both cores
 (`python benchmarks/adapt.py --split validation --sources copiste,poilus --writers 2 --max-steps 40
 --seconds 100000 --warm`): copiste-imp0051 26.1 → 22.7 %, copiste-imp0112 26.3 → 22.9 % (both still
 improving at step 39), poilus-AD78_0045 26.0 → 26.3 % (stopped early at step 33; the held-back lines had

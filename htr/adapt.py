@@ -440,7 +440,7 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
                 next_cost = max(durations[-5:]) * (1.0 + 0.5 * bool(held))
                 if elapsed + next_cost > seconds:
                     break
-            elif elapsed >= seconds:
+            elif step > 0 and elapsed >= seconds:  # the first step always runs
                 break
             s0 = time.monotonic()
             picks = rng.integers(0, len(train), config.batch)
