@@ -294,7 +294,7 @@ def _sharpness(u: np.ndarray, v: np.ndarray, a, b) -> np.ndarray:
 _SEARCH_BLOCK = 1 << 15
 
 
-def skew_angle(gray: np.ndarray, max_deg: float = DESKEW_MAX_DEG) -> float:
+def skew_angle(gray: np.ndarray, max_deg: float = DESKEW_MAX_DEG, settle_below: float = 0.0) -> float:
     """How many degrees a line of text rises to the right (counter-clockwise, as Pillow turns images).
 
     Projection-profile method: the ink of a straight line piles into few rows,
@@ -302,7 +302,9 @@ def skew_angle(gray: np.ndarray, max_deg: float = DESKEW_MAX_DEG) -> float:
     wins; 1° steps over ±``max_deg``, then 0.25° steps around the best. Run
     on the line scaled to 48 rows, with each ink pixel jittered within its
     pixel so that 0° gets no advantage from the pixel grid. About 2 ms a line.
-    Returns 0.0 where there is too little ink to tell.
+    Returns 0.0 where there is too little ink to tell. ``settle_below``: a caller
+    that only acts on angles at least this large gets the coarse angle where the
+    fine steps cannot reach that size (:func:`_sharpest`), without taking them.
     """
     pts = _ink_points(gray)
     if pts is None:
@@ -313,7 +315,7 @@ def skew_angle(gray: np.ndarray, max_deg: float = DESKEW_MAX_DEG) -> float:
         t = [math.radians(a) for a in angles]
         return _sharpness(ys, xs, [math.cos(a) for a in t], [math.sin(a) for a in t])
 
-    return round(_sharpest(rows, len(xs), -max_deg, max_deg, 1.0, 0.25), 2)
+    return round(_sharpest(rows, len(xs), -max_deg, max_deg, 1.0, 0.25, settle_below), 2)
 
 
 def _ink_points(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -330,11 +332,17 @@ def _ink_points(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
             ys - ys.mean() + jitter.uniform(-0.5, 0.5, len(ys)))
 
 
-def _sharpest(sharpness, n: int, lo: float, hi: float, coarse: float, fine: float) -> float:
+def _sharpest(sharpness, n: int, lo: float, hi: float, coarse: float, fine: float,
+              settle_below: float = 0.0) -> float:
     """The angle whose ink profile is sharpest (``sharpness``: angles → their scores, over ``n`` ink pixels):
     ``coarse`` steps over [lo, hi], then ``fine`` steps around the best; the first on a tie.
 
     Each angle is scored once (the fine steps reuse the coarse scores they share), many angles a call.
+
+    The fine answer lies strictly within one coarse step of the coarse best ``b``: ``b - coarse``
+    scored below ``b`` (``b`` is the first best) and ``b + coarse`` no higher, after ``b`` in the
+    fine steps. So where ``|b| + coarse <= settle_below`` the answer is smaller than
+    ``settle_below`` whatever the fine steps find, and ``b`` is returned without taking them.
     """
     scores: dict[float, int] = {}
     block = max(1, _SEARCH_BLOCK // max(1, n))
@@ -348,6 +356,8 @@ def _sharpest(sharpness, n: int, lo: float, hi: float, coarse: float, fine: floa
         return angles[int(np.argmax([scores[float(a)] for a in angles]))]
 
     best = best_of(np.arange(lo, hi + 1e-9, coarse))
+    if abs(best) + coarse <= settle_below:
+        return float(best)
     return float(best_of(np.arange(best - coarse, best + coarse + 1e-9, fine)))
 
 
@@ -378,7 +388,7 @@ def deskew_line(gray: np.ndarray, min_deg: float = DESKEW_MIN_DEG) -> tuple[np.n
     with the angle (``benchmarks/robustness.md``). The canvas grows to keep
     every pixel; what it uncovers is paper.
     """
-    angle = skew_angle(gray)
+    angle = skew_angle(gray, settle_below=min_deg)  # an angle below min_deg: no need to know it finely
     if abs(angle) < min_deg:
         return gray, 0.0
     paper = int(gray_percentile(gray, 90, np.float64))

@@ -448,3 +448,15 @@ def test_the_angle_search_finds_what_one_angle_at_a_time_finds(monkeypatch):
     assert [preprocess.skew_angle(g) for g in cases] == want
     monkeypatch.setattr(preprocess, "_SEARCH_BLOCK", 1)  # one angle a block: the same answers
     assert [preprocess.skew_angle(g) for g in cases] == want
+
+
+def test_deskew_settles_early_only_where_the_fine_steps_cannot_turn_the_line():
+    cases = _gray_cases()
+    for g in cases:
+        plain = _plain_skew_angle(g)
+        quick = preprocess.skew_angle(g, settle_below=preprocess.DESKEW_MIN_DEG)
+        assert (abs(quick) >= preprocess.DESKEW_MIN_DEG) == (abs(plain) >= preprocess.DESKEW_MIN_DEG)
+        if abs(plain) >= preprocess.DESKEW_MIN_DEG:
+            assert quick == plain
+        straight, angle = preprocess.deskew_line(g)
+        assert angle == (plain if abs(plain) >= preprocess.DESKEW_MIN_DEG else 0.0)
