@@ -559,7 +559,7 @@ def adapt_session(lines, seconds: float, held_out: int):
                 adapt_curve([asdict(c) for c in p.curve], loss_slot, cer_slot)
 
         res = adapt(model, lines, seconds=seconds, held_out=held_out, progress=progress)
-        bar.progress(1.0, text=f"Done: {res.steps} steps in {res.seconds:.0f} s.")
+        bar.progress(1.0, text=f"Done: {res.steps} step{'s' if res.steps != 1 else ''} in {res.seconds:.0f} s.")
     except AdaptError as exc:
         return None, f"Cannot adapt to these lines: {exc}"
     finally:

@@ -91,8 +91,8 @@ if result is not None:
     cols = st.columns(3)
     before, after = summary["cer_before"], summary["cer_after"]
     cols[0].metric("Error before (held-back lines)", f"{100 * before:.1f} %")
-    cols[1].metric("Error after", f"{100 * after:.1f} %", delta=f"{100 * (after - before):+.1f} points",
-                   delta_color="inverse")
+    cols[1].metric("Error after", f"{100 * after:.1f} %", delta_color="inverse",
+                   delta=f"{100 * (after - before):+.1f} points" if after != before else None)
     cols[2].metric("Training", f"{summary['seconds']:.0f} s",
                    help=f"{summary['steps']} steps; the weights of step {summary['best_step']} were kept "
                    "(the best on the held-back lines).")
