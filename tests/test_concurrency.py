@@ -151,6 +151,20 @@ def counted_loads(monkeypatch, one_runtime):
             counts["engines"].append((name, id(engine)))
         return engine
 
+    # CPython 3.11's ast.parse is not thread-safe (gh-106905: "SystemError: AST constructor
+    # recursion depth mismatch" when threads parse at once); Streamlit parses every page script
+    # (magic.add_magic) on each run, and here eight sessions run in threads of one process. A
+    # server parses them in threads too, but this test's rounds start all eight at the same
+    # instant, and a busy machine makes them collide: serialise the parse, nothing else.
+    import ast
+
+    real_parse, parse_lock = ast.parse, threading.Lock()
+
+    def parse(*args, **kwargs):
+        with parse_lock:
+            return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(ast, "parse", parse)
     monkeypatch.setattr(htr.model, "load_model", load_model)
     monkeypatch.setattr(htr.engines, "get_engine", get_engine)
     monkeypatch.delenv("HTR_WEIGHTS", raising=False)
