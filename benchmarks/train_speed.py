@@ -40,22 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.latency import cpu_name  # noqa: E402
+from benchmarks.latency import VECTOR_FLAGS, cpu_flags, cpu_name  # noqa: E402
 from benchmarks.report import write_csv, write_md  # noqa: E402
 
-VECTOR_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16")
 DEFAULT_BUCKETS = "512,768,1024,1280,1536,1792"
-
-
-def cpu_flags() -> list[str]:
-    try:
-        for line in open("/proc/cpuinfo", encoding="ascii", errors="replace"):
-            if line.startswith("flags"):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in VECTOR_FLAGS if f in have]
-    except OSError:
-        pass
-    return []
 
 
 def make_lines(cfg, iam_dir: str | None, n: int, seed: int):
@@ -135,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     samples, render_s = make_lines(cfg, args.iam_dir, args.lines, seed=123)
     buckets = [int(b) for b in args.buckets.split(",")]
     head = {"backend": keras.backend.backend(), "keras": keras.__version__, "cpu": cpu_name(),
-            "cores": len(os.sched_getaffinity(0)), "flags": cpu_flags(), "lines": len(samples),
+            "cores": len(os.sched_getaffinity(0)), "flags": [f for f, have in cpu_flags().items() if have],
+            "lines": len(samples),
             "render_ms": round(render_s * 1000, 1)}
     print(json.dumps(head), flush=True)
     rows = []
