@@ -45,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from benchmarks.latency import code_state, cpu_name, loadavg  # noqa: E402
+from benchmarks.latency import code_state, cpu_flags, cpu_name, loadavg  # noqa: E402
 from benchmarks.report import write_csv, write_md  # noqa: E402
 
 MIN_TEST = 4  # lines a writer needs besides the adaptation lines
@@ -66,19 +66,6 @@ chosen step 9); the fourth hand did not finish in the time the shared machine al
 planned (learning rate 1e-3; batch statistics, `--bn train`; only the units and head, `--layers head`)
 were not measured yet: rerun the same command with `--lr 1e-3`, `--bn train` or `--layers head` and
 `--out /tmp/...` on a quiet machine before changing the defaults."""
-
-
-def cpu_flags() -> str:
-    """The CPU flags that matter for TensorFlow's kernels (AVX, AMX, BF16, VNNI)."""
-    try:
-        for line in open("/proc/cpuinfo", encoding="ascii", errors="replace"):
-            if line.startswith("flags"):
-                flags = line.split(":", 1)[1].split()
-                keep = [f for f in flags if f.startswith(("avx", "amx", "fma")) or f in ("f16c", "sse4_2")]
-                return " ".join(sorted(keep))
-    except OSError:
-        pass
-    return "unknown"
 
 
 def hand_writers(source: str, split: str, hands_dir, need: int) -> list[tuple[str, list[tuple[np.ndarray, str]]]]:
@@ -213,7 +200,7 @@ def main(argv=None) -> int:
         "",
         f"Written by `{cmd.strip()}` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
         f"{time.time() - t_all:.0f} s in all). {code_state()}; weights `{args.weights or 'models/easter2.weights.h5'}`.",
-        f"CPU: {cpu_name()}, {os.cpu_count()} cores; flags {cpu_flags()}; load average at the end {loadavg()}.",
+        f"CPU: {cpu_name()}, {os.cpu_count()} cores; flags {' '.join(f for f, have in cpu_flags().items() if have) or 'unknown'}; load average at the end {loadavg()}.",
         "",
         f"Per writer ({args.split} hands of `../shared/hands`, IAM e06 writers): adapt on the first "
         f"{args.train_lines} lines ({args.held_out} held back for early stopping) within {args.seconds:g} s"
