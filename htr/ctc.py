@@ -74,6 +74,35 @@ def best_path(probs: np.ndarray, blank: int = BLANK) -> Decoded:
     return Decoded(decode(idx), tuple(idx), tuple(spans), score)
 
 
+#: How :func:`collapse_stages` shows a blank step.
+BLANK_MARK = "∅"
+
+
+@dataclass(frozen=True)
+class Collapse:
+    """Greedy decoding shown step by step: the best class at every time step, then
+    equal neighbours merged, then blanks dropped. Entries are one character each
+    (:data:`BLANK_MARK` for a blank)."""
+
+    steps: tuple[str, ...]  # the best class at every time step
+    merged: tuple[str, ...]  # runs of the same class merged into one
+    text: str  # the blanks dropped: the text read
+
+    def upto(self, t: int) -> "Collapse":
+        """The same stages over the first ``t`` steps only (what has been read by step ``t``)."""
+        steps = self.steps[: max(0, int(t))]
+        merged = tuple(c for i, c in enumerate(steps) if i == 0 or steps[i - 1] != c)
+        return Collapse(steps, merged, "".join(c for c in merged if c != BLANK_MARK))
+
+
+def collapse_stages(probs: np.ndarray, blank: int = BLANK) -> Collapse:
+    """The best path of ``probs`` and its two collapsing steps (its ``text`` is :func:`best_path`'s)."""
+    probs = _check(probs, blank)
+    path = probs.argmax(axis=1)
+    steps = tuple(BLANK_MARK if int(c) == blank else decode([int(c)]) for c in path)
+    return Collapse(steps, (), "").upto(len(steps))
+
+
 def _keras_decode(probs: np.ndarray, blank: int, strategy: str, beam_width: int):
     from keras import ops
 

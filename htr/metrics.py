@@ -70,6 +70,16 @@ def cer(ref: str, hyp: str) -> float:
     return _rate(char_edits(ref, hyp), len(ref), len(hyp))
 
 
+def fair_cer(ref: str, hyp: str) -> float:
+    """:func:`cer` after :func:`unspace_punctuation` on both sides: the punctuation-fair CER.
+
+    IAM's ``dog .`` against a reader's ``dog.`` costs one edit in :func:`cer` and
+    none here; every other difference (a wrong, missing or extra character,
+    punctuation included) counts the same in both.
+    """
+    return cer(unspace_punctuation(ref), unspace_punctuation(hyp))
+
+
 def wer(ref: str, hyp: str) -> float:
     """Word error rate over whitespace-separated words; empty ref as in :func:`cer`."""
     return _rate(word_edits(ref, hyp), len(ref.split()), len(hyp.split()))

@@ -37,3 +37,9 @@ def fonts_seen_by_shipped_weights() -> frozenset[str]:
 #: The IAM forms whose lines the shipped weights trained on (the training-split
 #: forms of the project's IAM subset; see models/MODEL_CARD.md).
 SHIPPED_IAM_FORMS = ("a01-000u", "e04-068")
+
+
+def iam_line_seen_by_shipped_weights(line_id: str) -> bool:
+    """Whether the shipped weights trained on the IAM line ``line_id`` (a line of one of
+    :data:`SHIPPED_IAM_FORMS`): reading it is no test of the model, it has seen it."""
+    return line_id.rsplit("-", 1)[0] in SHIPPED_IAM_FORMS
