@@ -34,4 +34,6 @@ PAGES = (
     PageInfo("app_pages/training.py", "How it learned", ":material/school:",
              "The synthetic handwriting Easter2 trained on: make a line yourself, set it beside real hands "
              "(French volunteers, First World War wills, pen strokes), see the curves, read the model card."),
+    PageInfo("app_pages/glossary.py", "Glossary", ":material/dictionary:",
+             "Every word the pages use — blank, beam search, int8, gate… — in a sentence or two."),
 )

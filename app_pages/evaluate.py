@@ -5,7 +5,7 @@ import io
 
 import streamlit as st
 
-from app import resources, widgets
+from app import glossary, resources, widgets
 from htr import viz
 from htr.errors import HTRError
 from htr.metrics import MISSING, aggregate, cer, char_confusions, unspace_punctuation, wer
@@ -13,7 +13,8 @@ from htr.metrics import MISSING, aggregate, cer, char_confusions, unspace_punctu
 st.title("Evaluate the readers")
 st.caption(
     "Read many lines whose true text is known and count the mistakes. CER = character "
-    "error rate (edits per true character), WER = word error rate."
+    "error rate (edits per true character), WER = word error rate.",
+    help=glossary.help("CER", "WER"),
 )
 
 iam, reason = resources.get_iam()
@@ -23,7 +24,8 @@ if iam is None:
     items = [("example", str(e.path), e.name, e.text) for e in resources.examples() if e.kind == "line"]
 else:
     c1, c2 = st.columns(2)
-    scheme = c1.selectbox("Split scheme", iam.split_schemes() or ["aachen"], key="ev_scheme")
+    scheme = c1.selectbox("Split scheme", iam.split_schemes() or ["aachen"], key="ev_scheme",
+                          help=glossary.help("Aachen split", "validation"))
     try:
         splits = iam.splits(scheme)
     except HTRError as exc:

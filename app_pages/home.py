@@ -1,8 +1,9 @@
 """Home: what the app shows, which engines run here, the model and the device."""
 
+import pandas as pd
 import streamlit as st
 
-from app import resources
+from app import glossary, resources
 from app.pages import HOME, PAGES
 from app.state import WEIGHTS_KEY, presentation
 
@@ -17,7 +18,7 @@ st.markdown(
 for p in PAGES:
     if p is HOME:
         continue
-    link, text = st.columns([1, 3], vertical_alignment="center")
+    link, text = st.columns([2, 3] if presentation() else [1, 3], vertical_alignment="center")
     link.page_link(p.path, label=f"**{p.title}**", icon=p.icon)
     text.write(p.what)
 
@@ -36,7 +37,11 @@ for name, (ok, reason) in resources.availability().items():
             "Details": reason,
         }
     )
-st.dataframe(rows, hide_index=True, width="stretch")
+# A static table: the details wrap and are read whole (a data grid cut them at its column width).
+st.table(pd.DataFrame(rows).set_index("Reader"))
+notes = glossary.notes_for(" ".join(r["Details"] for r in rows))
+if notes:
+    st.caption(notes)
 
 st.subheader("Model and device")
 easter2_ok, easter2_reason = resources.availability().get("easter2", (False, "not registered"))

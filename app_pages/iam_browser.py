@@ -4,7 +4,7 @@ import random
 
 import streamlit as st
 
-from app import resources, widgets
+from app import glossary, resources, widgets
 from htr import viz
 from htr.errors import HTRError
 from htr.metrics import cer
@@ -96,7 +96,7 @@ with st.sidebar:
 c1, c2, c3 = st.columns(3)
 scheme = c1.selectbox("Split scheme", schemes, key="iam_scheme",
                       help="original: the IAM authors' writer-independent split; "
-                      "aachen: the split most papers since 2016 use.")
+                      "aachen: the split most papers since 2016 use.\n\n" + glossary.help("Aachen split"))
 try:
     splits = iam.splits(scheme) if scheme != "(none)" else {"all": sorted(iam.lines)}
 except HTRError as exc:

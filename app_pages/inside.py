@@ -3,13 +3,22 @@
 import numpy as np
 import streamlit as st
 
-from app import resources, widgets
+from app import glossary, resources, widgets
 from app.state import presentation
 from htr import viz
 from htr.alphabet import label
 from htr.errors import HTRError
 from htr.metrics import cer
 from htr.preprocess import slant_angle
+
+#: Why hot spots can sit on blank paper at the image's edges (the classroom review asked).
+SALIENCY_EDGES = (
+    "Hot spots on blank paper at the very top, bottom or ends of the line are not letters it looked at. "
+    "Saliency measures what *would* change the answer if it changed, not only where the letter is: a "
+    "stroke appearing near the edge of the network's 80-pixel-high input would change its reading, so "
+    "the gradient can be large where nothing is written. Read them as \"sensitive here\", not "
+    "\"looked here\"."
+)
 
 st.title("Inside the model")
 st.markdown(
@@ -57,7 +66,7 @@ aligned = []
 truth = image.truth
 if not presentation():
     truth = st.text_input("True text (for the alignment)", value=image.truth or "",
-                          key=f"in_truth_{image.digest}") or None
+                          key=f"in_truth_{image.digest}", help=glossary.help("forced alignment")) or None
 if truth:
     from htr.ctc import forced_align
 
@@ -67,10 +76,11 @@ if truth:
         st.caption(f"The true text cannot be aligned to this line: {widgets.md_literal(str(exc))}")
 
 # ---------------------------------------------------------------- 1. CTC
-st.header("1 · What the network outputs at each step")
+st.header("1 · What the network outputs at each step", help=glossary.help("time step", "blank", "CTC", "greedy"))
 st.html(widgets.labelled_text_html("Read", analysis.greedy.text)  # typed text: escaped, never Markdown
         + (widgets.labelled_text_html("True", truth) if truth else ""))
-widgets.show_figure(viz.plot_ctc(image.gray, probs, columns, decoded, aligned), key="in_ctc")
+widgets.show_figure(viz.plot_ctc(image.gray, probs, columns, decoded, aligned,  # every row labelled, even in large type
+                                 row_px=30 if presentation() else 18), key="in_ctc")
 if not presentation() and resources.lm_available():
     with st.expander("What a language model changes"):
         try:  # the same probabilities as above, so only the decoder differs
@@ -84,7 +94,8 @@ if not presentation() and resources.lm_available():
                 "The same probabilities, decoded by beam search that also asks a character 5-gram model "
                 "of English (learnt from the transcriptions of IAM's training lines) how likely each next "
                 "character is. Marked: where that reading departs from the greedy one above "
-                "(changed, added, dropped)."
+                "(changed, added, dropped).",
+                help=glossary.help("beam search", "language model", "5-gram"),
             )
             st.html(widgets.marked_html(analysis.greedy.text, lm_read.text))
             if lm_read.text == analysis.greedy.text:
@@ -109,7 +120,8 @@ with st.expander("How to read this picture", expanded=presentation()):
     )
 
 # ---------------------------------------------------------------- 2. SE gates
-st.header("2 · Squeeze-and-Excitation: which features this line turns up")
+st.header("2 · Squeeze-and-Excitation: which features this line turns up",
+          help=glossary.help("Squeeze-and-Excitation", "gate", "channel"))
 others = [e for e in resources.examples() if e.kind == "line" and e.name != image.name]
 gates_other = None
 other_name = "other line"
@@ -138,7 +150,7 @@ st.markdown(
 )
 
 # ---------------------------------------------------------------- 3. activations
-st.header("3 · Chosen channels along the line")
+st.header("3 · Chosen channels along the line", help=glossary.help("channel", "gate"))
 unit = st.radio("Unit", [1, 2, 3], horizontal=True, key="in_unit", format_func=lambda u: f"unit {u}")
 acts = analysis.activations[unit - 1]
 gates_u = analysis.gates[unit - 1]
@@ -157,7 +169,7 @@ if channels:
     )
 
 # ---------------------------------------------------------------- 4. saliency
-st.header("4 · Which pixels made it read a character")
+st.header("4 · Which pixels made it read a character", help=glossary.help("saliency"))
 spans = analysis.greedy.spans
 if not spans:
     st.info("The network read no characters here, so there is nothing to explain.")
@@ -180,3 +192,4 @@ st.caption(
     "changed (the gradient). Hot pixels are the ones the network looked at; usually the "
     "letter itself and a little of its neighbours."
 )
+st.caption(SALIENCY_EDGES)

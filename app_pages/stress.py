@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import resources, widgets
+from app import resources, tables, widgets
 from htr import viz
 from htr.metrics import cer
 from htr.perturb import DISTORTIONS, perturb
@@ -81,18 +81,17 @@ curves = {r: (list(dist.levels), [None if results.get((r, lv)) is None else cer(
 widgets.show_figure(viz.plot_robustness(curves, f"{dist.title} ({dist.unit})",
                                         labels={r: resources.reader_title(r) for r in chosen}, ticktext=labels),
                     key="st_curve")
-table = []
-for lv, lab in zip(dist.levels, labels):
-    row = {"Strength": lab}
-    for r in chosen:
-        text = results.get((r, lv))
-        row[resources.reader_title(r)] = "(failed)" if text is None else f"{100 * cer(truth, text):.1f} % · {text}"
-    table.append(row)
-st.dataframe(table, hide_index=True, width="stretch")
+# Two narrow tables, not one wide one: a reading beside each CER pushed the last reader off the right.
+st.dataframe(tables.stress_cer_table(results, truth, dist.levels, labels, chosen), hide_index=True,
+             width="stretch")
+with st.expander("What each reader read at each strength"):
+    st.dataframe(tables.stress_readings_table(results, dist.levels, labels, chosen), hide_index=True,
+                 width="stretch")
 with st.expander("The line at every strength, as the readers saw it"):
     for lv, lab in zip(dist.levels, labels):
         try:
             widgets.show_image(perturb(image.gray, name, lv), caption=lab)
         except ValueError as exc:
             st.error(f"{lab}: {exc}")
-st.caption("Each cell: the CER at that strength and what the reader read. The first row is the line as it is.")
+st.caption("Each cell: a reader's CER (%) at that strength; the first row is the line as it is. "
+           "What each one read is in the first box below the table.")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import real_hands, resources, widgets
+from app import glossary, real_hands, resources, widgets
 from app.state import presentation
 from htr import viz
 from htr.metrics import cer
@@ -53,9 +53,7 @@ with make:
         joined = st.checkbox("Draw whole words (keeps cursive joins)", value=False, key="tr_joined")
         neighbours = st.checkbox("Strokes of the lines above and below", value=False, key="tr_neighbours")
         taco = st.checkbox("TACo: corrupt some tiles", value=False, key="tr_taco",
-                           help="Tiling and corruption, Easter2's augmentation: vertical strips are "
-                           "blanked, blotted or noised, and the label stays, so the model learns to "
-                           "read from context.")
+                           help=glossary.help("TACo"))
         seed_col, button_col = st.columns([2, 1], vertical_alignment="bottom")
         st.session_state.setdefault("tr_seed", 0)  # set here, and by "Another"
         seed = seed_col.number_input("Seed", min_value=0, max_value=10**6, step=1, key="tr_seed",
@@ -174,6 +172,8 @@ with curves:
     elif not rows:
         st.info("The training log is empty.")
     else:
+        st.markdown("**Error on lines it never trained on, and the training loss, epoch by epoch**",
+                    help=glossary.help("CER", "validation", "epoch", "focal CTC"))
         widgets.show_figure(viz.plot_training_log(rows), key="tr_curves")
         stages = list(dict.fromkeys(r.get("stage", "") for r in rows if r.get("stage")))
         st.caption(

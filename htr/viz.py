@@ -218,14 +218,16 @@ def active_classes(probs: np.ndarray, threshold: float = 0.02) -> np.ndarray:
 
 def plot_ctc(gray: np.ndarray, probs: np.ndarray, columns: np.ndarray,
              decoded: Sequence[SpanCols] = (), aligned: Sequence[SpanCols] = (),
-             top_k: int = 3, rows: str = "active") -> go.Figure:
+             top_k: int = 3, rows: str = "active", row_px: int = 18) -> go.Figure:
     """The line image above its CTC probability heatmap, on a shared x axis.
 
     ``probs`` (T, C) are the model's per-step probabilities, ``columns`` (T,)
     the image column at the centre of each step. ``rows='active'`` shows only
     the classes that reach 2 % somewhere (and blank), ``'all'`` every class.
     Hovering the heatmap shows the character and its probability; the line of
-    markers on the most likely class shows the top ``top_k`` per step.
+    markers on the most likely class shows the top ``top_k`` per step. Every
+    row is labelled; ``row_px`` (pixels per row) must exceed the font size, or
+    the labels touch (30 for a projector's 20 px type).
     """
     gray = _check_gray(gray)
     probs = np.asarray(probs, dtype=np.float32)
@@ -235,7 +237,7 @@ def plot_ctc(gray: np.ndarray, probs: np.ndarray, columns: np.ndarray,
     classes = active_classes(probs) if rows == "active" else np.arange(probs.shape[1])
     names = [label(int(c)) for c in classes]
     img_h = _image_height_px(gray, width_px=1600, lo=100, hi=300)
-    heat_h = int(np.clip(18 * len(classes), 220, 900))
+    heat_h = int(np.clip(row_px * len(classes), 220, max(900, row_px * len(classes))))
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.03,
                         row_heights=[img_h, heat_h])
     _add_image(fig, gray, row=1, col=1)
@@ -265,7 +267,8 @@ def plot_ctc(gray: np.ndarray, probs: np.ndarray, columns: np.ndarray,
         ),
         row=2, col=1,
     )
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=names,
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=names, tickmode="array",
+                     tickvals=names, ticktext=names,  # every character, never every other one
                      autorange="reversed", title_text="character", row=2, col=1)
     fig.update_xaxes(range=[0, gray.shape[1]], title_text="image column", row=2, col=1)
     fig.update_layout(height=img_h + heat_h + 120, plot_bgcolor="white",
@@ -565,15 +568,20 @@ def plot_robustness(curves: Mapping[str, tuple[Sequence[float], Sequence[float |
 
 def plot_cer_histogram(cers: Mapping[str, Sequence[float]],
                        labels: Mapping[str, str] | None = None) -> go.Figure:
-    """Per-line CER (in %) distribution, one overlaid histogram per engine."""
+    """Per-line CER (in %) distribution: one bar per engine in each 5 % bin, side by side.
+
+    Side by side rather than overlaid (an overlay hid one reader's bars behind
+    another's); the legend sits above the plot, where it covers no bar.
+    """
     fig = go.Figure()
     for i, (engine, values) in enumerate(cers.items()):
         fig.add_trace(go.Histogram(
-            x=[100 * v for v in values], name=(labels or {}).get(engine, engine), opacity=0.65,
+            x=[100 * v for v in values], name=(labels or {}).get(engine, engine),
             xbins={"start": 0, "size": 5},
             marker_color=ENGINE_COLOURS.get(engine, PALETTE[i % len(PALETTE)])))
-    fig.update_layout(barmode="overlay", height=340, xaxis_title="CER of a line (%)",
-                      yaxis_title="lines", margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    fig.update_layout(barmode="group", bargap=0.15, height=360, xaxis_title="CER of a line (%)",
+                      yaxis_title="lines", margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0})
     return fig
 
 
@@ -656,6 +664,27 @@ TRAINING_SERIES = (
 )
 
 
+def _stage_label_levels(stages: Sequence[str], plot_px: float = 1000.0, char_px: float = 7.0):
+    """Where each stage starts, and the row of its label, so that no two labels overlap.
+
+    Returns ``(starts, levels)``: ``starts`` the ``(epoch index, stage)`` of each
+    stage's first epoch, ``levels`` a row per label (0 = the top). A label is
+    ``char_px`` per character wide on a plot ``plot_px`` wide; it takes the
+    highest row whose last label ends before it starts.
+    """
+    starts = [(i, s) for i, s in enumerate(stages) if s and (i == 0 or stages[i - 1] != s)]
+    per_epoch = plot_px / max(1, len(stages))
+    ends: list[float] = []  # per row, the x (in epochs) where its last label ends
+    levels = []
+    for i, s in starts:
+        level = next((k for k, end in enumerate(ends) if end <= i + 0.6), len(ends))
+        if level == len(ends):
+            ends.append(0.0)
+        ends[level] = i + 0.6 + (len(s) * char_px + 6) / per_epoch
+        levels.append(level)
+    return starts, levels
+
+
 def plot_training_log(rows: Sequence[Mapping]) -> go.Figure:
     """Validation CER (log scale) and training loss per epoch, from a training log's rows.
 
@@ -687,11 +716,12 @@ def plot_training_log(rows: Sequence[Mapping]) -> go.Figure:
     fig.add_trace(go.Scatter(x=xs, y=losses, name="training loss (focal CTC)", mode="lines",
                              line=dict(color="#777777"), text=hover,
                              hovertemplate="%{text}<br>loss %{y:.2f}<extra></extra>"), row=2, col=1)
-    for i, s in enumerate(stages):
-        if s and (i == 0 or stages[i - 1] != s):
-            fig.add_vline(x=i + 0.5, line=dict(color="#999999", dash="dot"))
-            fig.add_annotation(x=i + 0.6, y=1.0, yref="paper", text=s, showarrow=False, xanchor="left",
-                               yanchor="bottom", font=dict(size=11, color="#555555"))
+    for (i, s), level in zip(*_stage_label_levels(stages)):
+        fig.add_vline(x=i + 0.5, line=dict(color="#999999", dash="dot"))
+        # inside the plot's top, one row lower for each label that would touch the one before
+        fig.add_annotation(x=i + 0.6, y=1.0 - 0.055 * level, yref="paper", text=s, showarrow=False,
+                           xanchor="left", yanchor="top", bgcolor="rgba(255,255,255,0.85)",
+                           font=dict(size=11, color="#555555"))
     fig.update_yaxes(type="log", title_text="CER (%)", row=1, col=1)
     fig.update_yaxes(title_text="loss", type="log", row=2, col=1)  # the first epochs would flatten the rest
     fig.update_xaxes(title_text="epoch (all stages in order)", row=2, col=1)
