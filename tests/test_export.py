@@ -108,3 +108,15 @@ def test_page_reading_from_a_recognition():
     assert page.lines[0].confidence == pytest.approx(0.75) and page.lines[1].confidence is None
     single = page_reading(Recognition("a line", 0.1, "tesseract"), "l.png", 120, 30)
     assert single.lines == (LineReading(Box(0, 0, 120, 30), "a line", None),) and single.engine == "tesseract"
+
+
+def test_the_app_offers_the_same_files():
+    from app.exports import export_files
+
+    rec = Recognition("a line", 0.1, "easter2", (0.9,) * 6)
+    files = export_files(rec, "upload.png", np.full((40, 300), 255, np.uint8))
+    assert [(f[0], f[2], f[4]) for f in files] == [("text", "upload.txt", "text/plain"),
+                                                   ("page", "upload.page.xml", "application/xml"),
+                                                   ("alto", "upload.alto.xml", "application/xml")]
+    assert files[0][3] == b"a line\n"
+    assert b'imageFilename="upload.png"' in files[1][3] and b"<fileName>upload.png</fileName>" in files[2][3]
