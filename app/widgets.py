@@ -142,8 +142,32 @@ def guess_kind(gray: np.ndarray) -> str:
     return "line" if is_single_line(gray) else "page"
 
 
-def canvas_line(key: str, height: int = 160, width: int = 900) -> np.ndarray | None:
+#: The drawing canvas's width in pixels: a phone's screen (390 px, less the page's margins),
+#: a tablet's, a computer's. The canvas has a fixed width; a wider one is cut off at the screen edge.
+CANVAS_WIDTHS = {"phone": 340, "tablet": 640, "computer": 900}
+
+
+def screen_kind() -> str:
+    """'phone', 'tablet' or 'computer', from the browser's User-Agent (Streamlit knows no screen width).
+
+    Phones say "Mobi" in it (the convention browsers follow); Android and iPad tablets do not.
+    """
+    try:
+        agent = str(st.context.headers.get("User-Agent") or "")
+    except Exception:  # no browser (AppTest) or no headers: a computer
+        agent = ""
+    if "Mobi" in agent:
+        return "phone"
+    if any(word in agent for word in ("iPad", "Android", "Tablet")):
+        return "tablet"
+    return "computer"
+
+
+def canvas_line(key: str, height: int = 160, width: int | None = None) -> np.ndarray | None:
     """A drawing canvas; what is written on it as gray, cropped to the ink with a margin.
+
+    ``width`` defaults to one that fits the screen (:data:`CANVAS_WIDTHS`). The canvas's
+    toolbar appears above its top edge: a spacer keeps it off what is written above.
 
     None until something is drawn (the canvas is blank or sends nothing yet); errors
     of the component are shown (``st.error``) and give None too.
@@ -153,6 +177,8 @@ def canvas_line(key: str, height: int = 160, width: int = 900) -> np.ndarray | N
     except Exception as exc:
         st.error(f"The drawing canvas is not available: {exc}")
         return None
+    width = width or CANVAS_WIDTHS[screen_kind()]
+    st.space(42)  # the toolbar's room (it floats 2.65rem above the canvas, over whatever is there)
     try:
         result = st_canvas(
             stroke_width=5,
@@ -216,10 +242,9 @@ def image_input(
 ) -> InputImage | None:
     """Let the user pick an image from ``sources``; returns it, or None.
 
-    In presentation mode only the curated examples and upload are offered.
+    In presentation mode the examples offered are the curated ones; every source stays
+    (drawing a word and a real IAM line are the best live demos).
     """
-    if presentation():
-        sources = tuple(s for s in sources if s in ("Example", "Upload"))
     source = st.radio("Image from", sources, horizontal=True, key=f"{key}_source")
     if source == "Example":
         return _from_example(key, kinds)
@@ -264,6 +289,19 @@ def show_figure(fig, key: str) -> None:
 def show_image(gray: np.ndarray, caption: str | None = None) -> None:
     """A gray image. ``caption`` is Markdown: pass user text (a file name) through :func:`md_literal`."""
     st.image(gray, caption=caption, width="stretch" if presentation() or gray.shape[1] > 700 else "content")
+
+
+def reader_slots(n: int, where=None) -> list[tuple]:
+    """``n`` (name, reading, score) places for readers shown side by side.
+
+    Normally ``n`` columns (all three places the same column). In presentation
+    mode ``n`` full-width rows in ``where`` (name | reading | score), so a short
+    line in large type stays on one line and every score is on the first screen.
+    """
+    if presentation():
+        box = where if where is not None else st.container()
+        return [tuple(box.columns([1.2, 4, 1.4], vertical_alignment="center")) for _ in range(n)]
+    return [(c, c, c) for c in st.columns(n)]
 
 
 # --------------------------------------------------------------------------

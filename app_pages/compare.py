@@ -2,15 +2,20 @@
 
 import streamlit as st
 
-from app import resources, widgets
+from app import glossary, resources, slow, widgets
+from app.state import presentation
 from htr import viz
 from htr.metrics import cer, wer
 
 st.title("Compare the readers")
-st.caption(
-    "The same image through Easter2 (ours), EasyOCR and Tesseract. Give the true text "
-    "to see each reader's mistakes."
-)
+if not presentation():  # on a projector the room goes to the results
+    st.caption(
+        "The same image through Easter2 (ours), EasyOCR and Tesseract. Give the true text "
+        "to see each reader's mistakes."
+    )
+
+# In presentation mode the results come first, one full-width row per reader, above the controls.
+results = st.container(key="reader_rows") if presentation() else None  # the key styles it (app/state.py)
 
 image = widgets.image_input("cmp", sources=("Example", "IAM line", "Upload", "Draw", "Camera"))
 if image is None:
@@ -26,34 +31,40 @@ truth = st.text_area(
 ).strip("\n")
 
 rows = []
-cols = st.columns(len(resources.engine_names()))
-for col, name in zip(cols, resources.engine_names()):
-    with col:
+# (name, reading, score) slots per reader: one column each, or in presentation one row each
+slots = widgets.reader_slots(len(resources.engine_names()), results)
+for (head, body, score), name in zip(slots, resources.engine_names()):
+    with head:
         st.subheader(resources.engine_title(name))
         ok, reason = resources.availability().get(name, (False, "unknown engine"))
         if not ok:
             st.warning(f"Not available: {reason}")
             rows.append({"engine": name, "seconds": None, "cer": None})
             continue
-        with st.spinner("reading…"):
-            result, error = resources.try_recognize(name, image.digest, layout, image.gray)
-        if error:
-            st.error(error)
+    with body:
+        if not slow.confirm_long(name, layout, image.gray, image.digest, f"cmp_{name}"):
             rows.append({"engine": name, "seconds": None, "cer": None})
             continue
-        row = {"engine": name, "label": resources.engine_title(name), "seconds": result.seconds,
-               "cer": None, "text": result.text}
-        if truth:
-            row["cer"] = cer(truth, result.text)
-            row["wer"] = wer(truth, result.text)
-            st.html(widgets.marked_html(truth, result.text))
-            st.metric("CER", f"{100 * row['cer']:.1f} %",
-                      help="Character error rate: edits per true character.")
-            st.markdown(f"WER **{100 * row['wer']:.1f} %** · time **{result.seconds:.2f} s**")
-        else:
+        result, error = slow.read_with_progress(name, image.digest, layout, image.gray, f"cmp_{name}")
+        if error or result is None:
+            if error:
+                st.error(error)
+            rows.append({"engine": name, "seconds": None, "cer": None})
+            continue
+    row = {"engine": name, "label": resources.engine_title(name), "seconds": result.seconds,
+           "cer": None, "text": result.text}
+    if truth:
+        row["cer"] = cer(truth, result.text)
+        row["wer"] = wer(truth, result.text)
+        body.html(widgets.marked_html(truth, result.text))
+        score.metric("CER", f"{100 * row['cer']:.1f} %", help=glossary.help("CER"))
+        head.markdown(f"WER **{100 * row['wer']:.1f} %** · time **{result.seconds:.2f} s**",
+                      help=glossary.help("WER"))
+    else:
+        with body:
             widgets.show_text(result.text, result.char_probs)
-            st.metric("Time", f"{result.seconds:.2f} s")
-        rows.append(row)
+        score.metric("Time", f"{result.seconds:.2f} s")
+    rows.append(row)
 
 if truth:
     st.html(f"<p>Marks in the readings: {viz.DIFF_LEGEND_HTML} (hover a mark to see the true text)</p>")

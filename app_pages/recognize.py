@@ -2,13 +2,16 @@
 
 import streamlit as st
 
-from app import resources, widgets
+from app import glossary, resources, slow, widgets
 from app.state import presentation
 from htr import viz
 from htr.metrics import cer
 
 st.title("Recognize handwriting")
 st.caption("Pick an example, upload a scan or photo, draw with the mouse, or use the camera.")
+
+# In presentation mode the results come first, above the controls: the class sees them without scrolling.
+results = st.container() if presentation() else None
 
 image = widgets.image_input("rec")
 if image is None:
@@ -39,10 +42,7 @@ with right:
                 list(DECODER_TITLES) if resources.lm_available() else ["greedy", "beam"],
                 format_func=DECODER_TITLES.get,
                 key="rec_decoder",
-                help="Greedy takes the most likely character at each step; beam search "
-                "keeps several candidate texts and picks the most likely whole line; with the "
-                "language model, candidates that read like English score higher (a character "
-                "5-gram model learnt from the transcriptions of IAM's training lines).",
+                help=glossary.help("greedy", "beam search", "language model", "5-gram"),
             )
             if not resources.lm_available():
                 st.caption("Set IAM_DIR to an IAM copy to decode with a language model as well.")
@@ -60,8 +60,11 @@ if not engines:
             widgets.show_figure(viz.plot_page(image.gray, boxes), key="rec_page_only")
     st.stop()
 
-with st.spinner(f"{resources.engine_title(engine)} is reading…"):
-    result, error = resources.try_recognize(engine, image.digest, layout, image.gray, decoder)
+if not slow.confirm_long(engine, layout, image.gray, image.digest, "rec"):  # EasyOCR on a page: asked first
+    st.stop()
+result, error = slow.read_with_progress(engine, image.digest, layout, image.gray, "rec", decoder)
+if result is None and error is None:  # stopped
+    st.stop()
 if error:
     st.error(error)
     st.stop()
@@ -75,17 +78,18 @@ if layout == "page":
         widgets.show_figure(viz.plot_page(image.gray, boxes, labels), key="rec_page")
         st.caption(f"{len(boxes)} text lines found; hover a number to see what was read there.")
 
-st.subheader("Text read")
-widgets.show_text(result.text, result.char_probs)
-if result.char_probs:
-    st.markdown(widgets.CONFIDENCE_LEGEND)
-cols = st.columns(3)
-cols[0].metric("Time", f"{result.seconds:.2f} s")
-cols[1].metric("Characters", len(result.text))
-if image.truth is not None:
-    cols[2].metric("Character error rate", f"{100 * cer(image.truth, result.text):.1f} %",
-                   help="Edits needed to turn the reading into the true text, per true character.")
-    st.caption(f"True text: {widgets.md_literal(image.truth)}")
+with results if results is not None else st.container():
+    st.subheader("Text read")
+    widgets.show_text(result.text, result.char_probs)
+    if result.char_probs:
+        st.markdown(widgets.CONFIDENCE_LEGEND)
+    cols = st.columns(3)
+    cols[0].metric("Time", f"{result.seconds:.2f} s")
+    cols[1].metric("Characters", len(result.text))
+    if image.truth is not None:
+        cols[2].metric("Character error rate", f"{100 * cer(image.truth, result.text):.1f} %",
+                       help=glossary.help("CER"))
+        st.caption(f"True text: {widgets.md_literal(image.truth)}")
 
 st.download_button(
     "Download the text",

@@ -576,7 +576,10 @@ def test_read_each_reports_an_image_it_cannot_make_and_reads_the_rest(easter2):
 def test_presentation_mode_enlarges_type_and_reduces_controls(easter2):
     at = open_page("recognize", presentation=True)
     assert at.sidebar.toggle[0].value is True
-    assert at.radio(key="rec_source").options == ["Example", "Upload"]
+    # every source, the two best live demos (drawing, a real IAM line) included
+    sources = at.radio(key="rec_source").options
+    assert "Draw" in sources
+    assert at.query_params.get("present") in ("1", ["1"])  # kept in the address: a reload stays in the mode
     import json
 
     curated = [e["name"] for e in json.loads((EXAMPLES / "examples.json").read_text()) if e.get("curated")]
@@ -586,7 +589,8 @@ def test_presentation_mode_enlarges_type_and_reduces_controls(easter2):
     assert any("font-size: 22px" in h.proto.body for h in at.get("html"))
     at.sidebar.toggle[0].set_value(False)
     rerun(at)
-    assert "Draw" in at.radio(key="rec_source").options
+    assert at.radio(key="rec_source").options == sources  # the same sources in both modes
+    assert "present" not in at.query_params
 
 
 # ---------------------------------------------------------------- user text is shown as text
