@@ -170,16 +170,14 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001
             _err(args.engine, _internal(exc))
             return EXIT_ERROR
-    from htr.images import load_image
+    from htr.batch import read_file
 
     status = EXIT_OK
     several = len(args.images) > 1
     for path in args.images:
         try:
-            gray = load_image(path, name=path)
-            layout = choose_layout(gray) if args.layout == "auto" else args.layout
             with _quiet_native_logs():
-                rec = engine.recognize(gray, layout=layout)
+                rec, layout, _gray = read_file(engine, path, args.layout)  # what `batch` does for each image
         except EngineUnavailable as exc:  # the engine itself broke: no use going on
             _err(args.engine, _exc_reason(exc, args.engine))
             return EXIT_ERROR
@@ -202,6 +200,48 @@ def cmd_recognize(args: argparse.Namespace) -> int:
         else:
             print(rec.text, flush=True)
     return status
+
+
+# --------------------------------------------------------------------------
+# batch
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from htr.batch import BatchError, main_summary, run_batch
+
+    engines = list(dict.fromkeys(args.engine or ["easter2"]))
+    if "easter2" not in engines:
+        given = [opt for opt, val in (("--weights", args.weights), ("--decoder", args.decoder)) if val is not None]
+        if given:
+            _err("batch", f"{' and '.join(given)}: only for the easter2 engine, which is not chosen")
+            return EXIT_ERROR
+    options = _engine_kwargs(args)
+    if "weights" in options:  # the workers may run in another folder
+        options["weights"] = os.path.abspath(options["weights"])
+    progress = sys.stderr if (args.progress or (args.progress is None and sys.stderr.isatty())) else None
+    try:
+        with _quiet_native_logs() if progress is None else contextlib.nullcontext():
+            report = run_batch(args.inputs, args.out, engines=engines, options=options, layout=args.layout,
+                               formats=args.format or (), resume=args.resume, workers=args.workers,
+                               threads=args.threads, ray_address=args.ray_address,
+                               gpus_per_worker=args.gpus_per_worker, batch_size=args.batch_size, progress=progress,
+                               executor=args.executor)
+    except BatchError as exc:
+        _err("batch", str(exc))
+        return EXIT_ERROR
+    except ImportError as exc:
+        _err("batch", f"Ray is not installed ({exc}); install the project's requirements.txt")
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"error: batch: interrupted; what was read is kept in {args.out}: run the same command with "
+              "--resume to finish", file=sys.stderr)
+        return 130
+    from pathlib import Path
+
+    for subject, reason in report.failed:
+        _err(subject, reason)
+    main_summary(report, Path(args.out))
+    return EXIT_ERROR if report.failed else EXIT_OK
 
 
 # --------------------------------------------------------------------------
@@ -806,6 +846,48 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--json", action="store_true", help="one JSON object per image per line")
     rec.add_argument("images", nargs="+", metavar="IMAGE", help="image files (PNG, JPEG, TIFF, BMP, GIF, WebP)")
     rec.set_defaults(func=cmd_recognize)
+
+    bat = sub.add_parser(
+        "batch",
+        help="read many images (folders, globs, manifests) on Ray Data into JSON lines, Parquet, PAGE-XML, ALTO",
+        description="Read every image of INPUT (image files, folders searched recursively, globs, or manifests: "
+        ".txt/.lst files listing one image a line) with each --engine, on Ray Data: a pool of workers, each "
+        "holding one engine loaded once, reads the images exactly as `recognize` does (pages segmented as "
+        "--layout auto does). Ray is started on this machine (workers = cores / --threads) unless "
+        "--ray-address names a cluster.",
+        epilog="DIR gets results.jsonl (one JSON object per text line: image, engine, line, lines, x, y, w, h, "
+        "text, confidence, seconds, layout, width, height) and errors.jsonl (image, engine, reason) as it goes, "
+        "then results.parquet and, with --format, DIR/page/<engine>/<name>.page.xml or "
+        "DIR/alto/<engine>/<name>.alto.xml. A bad image goes to errors.jsonl with its reason ('error: <image>: "
+        "<reason>' on stderr too) and the others are read; the exit status is then 2. Ctrl-C keeps what was "
+        "read: run again with --resume.",
+    )
+    bat.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, globs or manifests")
+    bat.add_argument("--out", required=True, metavar="DIR", help="the output folder")
+    bat.add_argument("--engine", action="append", choices=ENGINE_CHOICES, default=None,
+                     help="an engine to read with; repeat for several (default: easter2)")
+    bat.add_argument("--decoder", choices=DECODER_CHOICES, default=None, help="CTC decoding for easter2")
+    bat.add_argument("--weights", metavar="PATH", default=None, help="Easter2 weights file")
+    bat.add_argument("--layout", choices=LAYOUTS, default="auto", help="as for recognize (default: auto)")
+    bat.add_argument("--format", action="append", choices=("page", "alto"), default=None,
+                     help="also write one PAGE-XML (2019-07-15) or ALTO (4.4) file per image; repeat for both")
+    bat.add_argument("--resume", action="store_true",
+                     help="keep the images already complete in DIR and read only the others")
+    bat.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="workers (Ray actors) per engine (default: Ray's CPUs / --threads)")
+    bat.add_argument("--threads", type=int, default=1, metavar="T",
+                     help="CPUs and int8 reader threads per worker (default: 1)")
+    bat.add_argument("--batch-size", type=int, default=8, metavar="B",
+                     help="images per Ray task: a killed worker's task is read again (default: 8)")
+    bat.add_argument("--ray-address", default=None, metavar="ADDR",
+                     help="join this Ray cluster (e.g. auto, or HEAD:6379) instead of starting Ray here")
+    bat.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G",
+                     help="GPUs each worker reserves (default: 0); Easter2 reads in float on a GPU it sees")
+    bat.add_argument("--executor", choices=("ray", "local"), default="ray",
+                     help="ray (default), or local: one engine in this process, a plain loop (no Ray)")
+    bat.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="a progress line on stderr (default: when stderr is a terminal)")
+    bat.set_defaults(func=cmd_batch)
 
     eng = sub.add_parser("engines", help="list the engines and whether they can run here")
     eng.add_argument("--json", action="store_true", help="one JSON object per engine per line")

@@ -1,0 +1,177 @@
+"""python -m htr batch without a cluster: inputs, the same texts as recognize, the errors file, --resume, the
+output files (JSON lines, Parquet, PAGE-XML, ALTO) and the command's contract.
+
+These run the batch reader in this process (``--executor local``: the same ImageReader the Ray workers hold,
+in a plain loop); tests/test_batch_ray.py runs it on a two-node Ray cluster, with a worker killed and a run
+stopped and resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from htr.batch import (BatchError, ERRORS, PARQUET, RESULTS, expand_inputs, load_complete, output_names,
+                       run_batch)
+
+LINE_IDS = ("e06-033-00", "e06-033-01", "e04-068-02")
+FORM = "e06-006"
+
+
+def iam_files(iam_dir: Path) -> tuple[list[str], str]:
+    lines = []
+    for lid in LINE_IDS:
+        form = lid.rsplit("-", 1)[0]
+        p = iam_dir / "lines" / lid.split("-")[0] / form / f"{lid}.png"
+        if not p.is_file():
+            pytest.skip(f"IAM line image {p} is not in the shared copy")
+        lines.append(str(p))
+    form = iam_dir / "forms" / f"{FORM}.png"
+    if not form.is_file():
+        pytest.skip(f"IAM form scan {form} is not in the shared copy")
+    return lines, str(form)
+
+
+def jsonl(path: Path) -> list[dict]:
+    return [json.loads(t) for t in path.read_text(encoding="utf-8").splitlines() if t.strip()]
+
+
+def by_image(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r["image"], []).append(r)
+    return {k: sorted(v, key=lambda r: r["line"]) for k, v in out.items()}
+
+
+def test_inputs_folders_globs_manifests_and_missing(tmp_path):
+    (tmp_path / "a" / "deep").mkdir(parents=True)
+    for name in ("a/1.png", "a/deep/2.JPG", "a/notes.md", "b.webp"):
+        (tmp_path / name).write_bytes(b"x")
+    manifest = tmp_path / "list.txt"
+    manifest.write_text("# pages\nb.webp\n\n/abs/x.png\na/1.png\n", encoding="utf-8")
+    images, problems = expand_inputs([tmp_path / "a", str(tmp_path / "*.webp"), manifest,
+                                      tmp_path / "missing.png", str(tmp_path / "none*.png"), tmp_path / "empty"])
+    assert images == [str(tmp_path / "a/1.png"), str(tmp_path / "a/deep/2.JPG"), str(tmp_path / "b.webp"),
+                      "/abs/x.png", str(tmp_path / "missing.png"), str(tmp_path / "empty")]
+    assert problems == [(str(tmp_path / "none*.png"), "matches no file")]
+
+
+def test_output_names_are_unique():
+    names = output_names(["x/p1.png", "y/p1.png", "z/p2.jpg"], "page")
+    assert names["z/p2.jpg"] == "p2.page.xml"
+    assert len(set(names.values())) == 3 and all(n.endswith(".page.xml") for n in names.values())
+
+
+def cli(capsys, *args) -> tuple[int, str, str]:
+    """``python -m htr ARGS`` in this process (the engine is loaded once for the module): status, stdout, stderr."""
+    from htr.cli import main
+
+    capsys.readouterr()
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_batch_reads_as_recognize_does_and_writes_every_format(capsys, iam_dir, tmp_path):
+    """The command line, both ways, on three IAM lines and a form page: the same text line for line, the same
+    boxes; Parquet holds the JSON lines' rows; PAGE-XML and ALTO read back through read_page."""
+    lines, form = iam_files(iam_dir)
+    images = lines + [form]
+    status, stdout, stderr = cli(capsys, "recognize", "--json", *images)
+    assert status == 0, stderr
+    expected = {r["image"]: r for r in map(json.loads, stdout.splitlines())}
+
+    out = tmp_path / "out"
+    status, stdout, stderr = cli(capsys, "batch", *images, "--out", out, "--executor", "local", "--format", "page",
+                                 "--format", "alto")
+    assert status == 0, stderr
+    assert stderr == "" and "read 4 image(s)" in stdout
+    got = by_image(jsonl(out / RESULTS))
+    assert set(got) == set(images)
+    for image, rows in got.items():
+        want = expected[image]
+        assert "\n".join(r["text"] for r in rows) == want["text"]
+        assert {r["layout"] for r in rows} == {want["layout"]} and {r["engine"] for r in rows} == {"easter2"}
+        assert [r["line"] for r in rows] == list(range(len(rows))) and {r["lines"] for r in rows} == {len(rows)}
+        if want["layout"] == "page":
+            assert [[r["x"], r["y"], r["w"], r["h"]] for r in rows] == [ln["box"] for ln in want["lines"]]
+        else:
+            assert len(rows) == 1 and (rows[0]["x"], rows[0]["y"]) == (0, 0)
+    assert got[form][0]["layout"] == "page" and len(got[form]) > 5
+    assert (out / ERRORS).read_text() == ""
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(out / PARQUET).to_pylist()
+    assert len(table) == sum(len(v) for v in got.values())
+    assert [(r["image"], r["line"], r["text"]) for r in table] == sorted(
+        (r["image"], r["line"], r["text"]) for rows in got.values() for r in rows)
+
+    from htr.data.pagexml import read_page
+
+    for fmt in ("page", "alto"):
+        files = sorted((out / fmt / "easter2").iterdir())
+        assert len(files) == 4
+        folder = tmp_path / f"readback-{fmt}"
+        folder.mkdir()
+        for image in images:
+            shutil.copy(image, folder)
+        for xml in files:
+            shutil.copy(xml, folder)
+            page = read_page(folder / xml.name)
+            rows = got[str(next(i for i in images if Path(i).name == page.image.name))]
+            assert [ln.text for ln in page.lines] == [r["text"] for r in rows if r["text"].strip()]
+
+
+def test_bad_images_go_to_the_errors_file_and_the_exit_status_is_2(capsys, iam_dir, tmp_path):
+    lines, _ = iam_files(iam_dir)
+    bad = tmp_path / "not-an-image.png"
+    bad.write_text("hello", encoding="utf-8")
+    out = tmp_path / "out"
+    status, stdout, stderr = cli(capsys, "batch", lines[0], bad, tmp_path / "missing.png",
+                                 str(tmp_path / "nothing*.tif"), "--out", out, "--executor", "local")
+    assert status == 2
+    errors = {e["image"]: e for e in jsonl(out / ERRORS)}
+    assert set(errors) == {str(bad), str(tmp_path / "missing.png"), str(tmp_path / "nothing*.tif")}
+    assert all(e["reason"] for e in errors.values())
+    assert errors[str(tmp_path / "nothing*.tif")]["reason"] == "matches no file"
+    assert [r["image"] for r in jsonl(out / RESULTS)] == [lines[0]]
+    err_lines = stderr.splitlines()
+    assert len(err_lines) == 3 and all(line.startswith("error: ") for line in err_lines)
+    assert f"error: {bad}: " in stderr and "3 image(s) failed" in stdout
+
+    status, _, stderr = cli(capsys, "batch", lines[0], "--out", out, "--executor", "local")  # no --resume
+    assert status == 2 and stderr.startswith("error: batch: ") and "--resume" in stderr
+    status, _, stderr = cli(capsys, "batch", lines[0], "--out", tmp_path / "o2", "--threads", "0")
+    assert status == 2 and stderr.startswith("error: batch: ") and "Traceback" not in stderr
+
+
+def test_resume_reads_only_what_is_missing(iam_dir, tmp_path, monkeypatch):
+    """A stop leaves complete images, an image half written and a line cut short: --resume keeps the complete
+    ones, reads the rest once, and the results hold every line once."""
+    lines, form = iam_files(iam_dir)
+    out = tmp_path / "out"
+    first = run_batch(lines[:2], out, executor="local")
+    assert first.images == 2 and not first.failed
+    kept = (out / RESULTS).read_text(encoding="utf-8")
+    half = {"image": form, "engine": "easter2", "line": 0, "lines": 3, "x": 0, "y": 0, "w": 5, "h": 5,
+            "text": "half", "confidence": None, "seconds": 0.1, "layout": "page", "width": 9, "height": 9}
+    (out / RESULTS).write_text(kept + json.dumps(half) + "\n" + '{"image": "cut sh', encoding="utf-8")
+
+    trace = tmp_path / "trace.tsv"
+    monkeypatch.setenv("HTR_BATCH_TRACE", str(trace))
+    with pytest.raises(BatchError, match="--resume"):
+        run_batch(lines + [form], out, executor="local")
+    second = run_batch(lines + [form], out, executor="local", resume=True)
+    read_again = [t.split("\t", 1)[1] for t in trace.read_text(encoding="utf-8").splitlines()]
+    assert sorted(read_again) == sorted([lines[2], form])  # neither of the two complete lines again
+    assert second.skipped == 2 and second.images == 2 and not second.failed
+    rows = jsonl(out / RESULTS)
+    keys = [(r["image"], r["line"]) for r in rows]
+    assert len(keys) == len(set(keys)) and {r["image"] for r in rows} == set(lines + [form])
+    assert "half" not in {r["text"] for r in rows}
+    assert set(load_complete(out)) == {(p, "easter2") for p in lines + [form]}
+    assert jsonl(out / RESULTS) == rows  # nothing more to drop
