@@ -86,15 +86,24 @@ def shot(driver, name: str) -> None:
 
 def open_view(driver, url: str, ready_css: str | None = None, timeout: float = 600) -> None:
     """Open ``url`` and wait for the script to finish and ``ready_css`` to be drawn (a screenshot if not)."""
-    driver.get(url)
-    try:
-        wait_idle(driver, timeout)
-        if ready_css:
-            WebDriverWait(driver, timeout).until(lambda d: d.find_elements(By.CSS_SELECTOR, ready_css))
+    for attempt in (1, 2):
+        driver.get(url)
+        try:
             wait_idle(driver, timeout)
-    except Exception:
-        shot(driver, "FAILED-" + url.rsplit("/", 1)[-1].replace("?", "-"))
-        raise
+            if ready_css:
+                WebDriverWait(driver, timeout).until(
+                    lambda d: d.find_elements(By.CSS_SELECTOR, ready_css)
+                    or d.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]'))
+                wait_idle(driver, timeout)
+        except Exception:
+            shot(driver, "FAILED-" + url.rsplit("/", 1)[-1].replace("?", "-"))
+            raise
+        errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')]
+        # CPython 3.11's parser is not thread-safe (gh-106905): a page parsed while the previous
+        # view's script still runs can fail with this SystemError; it is not the page's fault
+        if attempt == 1 and errors and all("SystemError" in e for e in errors):
+            continue
+        break
     assert_no_exception(driver, url)
 
 
@@ -119,6 +128,7 @@ return {top: r.top, bottom: r.bottom, text: e.innerText};
 """
 
 
+@pytest.mark.timeout(1800)  # the first view loads every model on a cold server
 def test_presentation_mode_presents_on_a_1280x720_projector(server, projector):
     url = server["url"]
     # normal mode first, for the size of a metric value there
