@@ -13,8 +13,7 @@ import html
 
 import streamlit as st
 
-from app import resources, widgets
-from htr.metrics import cer
+from app import resources, scores, widgets
 
 TITLES = {
     "copiste": "Copiste d'un jour",
@@ -58,8 +57,7 @@ def _read(image, truth: str, side: bool = True) -> None:
         return
     read, score = st.columns([4, 1], vertical_alignment="center") if side else (st.container(), st.container())
     read.html(widgets.marked_html(truth, result.text))
-    score.metric("CER", f"{100 * cer(truth, result.text):.1f} %",
-                 help="Character error rate against the text in the model's 79 characters.")
+    scores.cer_metrics(truth, result.text, score, score)
 
 
 def _absent(root) -> None:

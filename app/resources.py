@@ -279,15 +279,19 @@ class Example:
     curated: bool = False  # offered in presentation mode
     credit: str = ""  # a real hand's credit line, shown wherever the image is
     given: str = ""  # a real hand's transcription as its collection gives it
+    hand: str = ""  # a real hand's writer
+    split: str = ""  # a real hand's split (models/training/hands_split.json)
+    source: str = ""  # a real hand's collection (copiste, poilus, unipen)
 
 
 @st.cache_data(show_spinner=False)
 def examples() -> list[Example]:
-    """The shipped examples, from ``examples/examples.json``."""
-    index = EXAMPLES_DIR / "examples.json"
-    if not index.is_file():
-        return []
-    rows = json.loads(index.read_text(encoding="utf-8"))
+    """The shipped examples, from ``examples/examples.json`` and the gallery's real lines
+    (``examples/gallery/gallery.json``, :mod:`htr.data.gallery`) after them."""
+    rows = []
+    for index in (EXAMPLES_DIR / "examples.json", EXAMPLES_DIR / "gallery" / "gallery.json"):
+        if index.is_file():
+            rows += json.loads(index.read_text(encoding="utf-8"))
     return [
         Example(
             name=r["name"],
@@ -298,6 +302,9 @@ def examples() -> list[Example]:
             curated=bool(r.get("curated", False)),
             credit=r.get("credit", ""),
             given=r.get("given", ""),
+            hand=r.get("hand", ""),
+            split=r.get("split", ""),
+            source=r.get("source", ""),
         )
         for r in rows
         if (EXAMPLES_DIR / r["file"]).is_file()

@@ -23,6 +23,7 @@ class InputImage:
     digest: str
     truth: str | None = None  # ground truth where known (examples, IAM)
     kind: str = "line"  # what the source suggests: "line" or "page"
+    iam_line: str = ""  # the IAM line's id where it is one (a line Easter2 may have trained on)
 
 
 _MD_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")  # every ASCII punctuation character
@@ -72,50 +73,58 @@ def read_upload(name: str, data: bytes) -> np.ndarray | None:
 
 
 def _from_example(key: str, kinds: tuple[str, ...]) -> InputImage | None:
-    examples = [e for e in resources.examples() if e.kind in kinds]
-    if presentation():  # the curated few, where there are any of the wanted kind
-        examples = [e for e in examples if e.curated] or examples
-    if not examples:
-        st.warning("No example images found in examples/ — run `python tools/make_examples.py`.")
+    """The gallery (:mod:`app.gallery`): thumbnails to click, real handwriting first."""
+    from app import gallery, scores
+
+    ex = gallery.pick(key, kinds)
+    if ex is None:
         return None
-    names = [e.name for e in examples]
-    choice = st.selectbox("Example", names, key=f"{key}_example")
-    ex = examples[names.index(choice)]
     try:
-        gray = resources.example_image(str(ex.path))
+        gray = gallery.image_of(ex)
     except HTRError as exc:
         st.error(str(exc))
         return None
     if ex.credit:  # a real hand (CC BY 4.0): its credit wherever it is shown
-        st.caption(f"Real handwriting: {ex.credit}. Its text as written:")
+        st.caption(f"Real handwriting: {ex.credit}. {ex.note} Its text as written:")
         st.text(ex.given or ex.text)
-    return InputImage(gray, ex.name, digest_of(gray), truth=ex.text, kind=ex.kind)
+    elif ex.note:
+        st.caption(ex.note)
+    scores.trained_badge(ex.iam_line)
+    return InputImage(gray, ex.iam_line or ex.name, digest_of(gray), truth=ex.text, kind=ex.kind,
+                      iam_line=ex.iam_line)
 
 
 def _from_iam(key: str) -> InputImage | None:
+    """An IAM line: the lines Easter2 never trained on first (the default), the others badged."""
+    from app import scores
+
     iam, reason = resources.get_iam()
     if iam is None:
         st.info(f"No IAM database here ({reason}). See the IAM browser page for how to get it.")
         return None
-    ids = iam.available_lines()
+    ids = scores.unseen_first(iam.available_lines())
     if not ids:
         st.warning(f"{iam.root}: no line images found.")
         return None
+    unseen = [i for i in ids if not scores.trained_on(i)] or ids
     state_key = f"{key}_iam_line"
-    if st.button("Random IAM line", key=f"{key}_iam_random"):
+    if st.button("Random IAM line", key=f"{key}_iam_random",
+                 help="A line of a form the shipped Easter2 never trained on."):
         import random
 
-        st.session_state[state_key] = random.choice(ids)
+        st.session_state[state_key] = random.choice(unseen)
     line_id = st.selectbox(
         "IAM line", ids, key=state_key,
-        format_func=lambda i: f"{i} — {iam.lines[i].text[:50]}",
+        format_func=lambda i: f"{i} — {iam.lines[i].text[:50]}" + (" · trained on" if scores.trained_on(i) else ""),
+        help="Lines Easter2 never trained on come first; the ones it learnt from are marked \"trained on\".",
     )
+    scores.trained_badge(line_id)
     try:
         gray = resources.iam_line_image(str(iam.root), line_id)
     except HTRError as exc:
         st.error(str(exc))
         return None
-    return InputImage(gray, line_id, digest_of(gray), truth=iam.lines[line_id].text, kind="line")
+    return InputImage(gray, line_id, digest_of(gray), truth=iam.lines[line_id].text, kind="line", iam_line=line_id)
 
 
 def _from_upload(key: str) -> InputImage | None:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import glossary, resources, slow, widgets
+from app import glossary, resources, scores, slow, widgets
 from app.state import presentation
 from htr import viz
 from htr.metrics import cer, wer
@@ -23,6 +23,8 @@ if image is None:
 widgets.show_image(image.gray, caption=widgets.md_literal(image.name))
 
 layout = "page" if image.kind == "page" else "line"
+if any(f.blocking for f in scores.input_findings(image.gray, layout)):  # blank, or too small to hold writing
+    st.stop()
 truth = st.text_area(
     "True text (optional — type it, or it comes from the example / IAM line)",
     value=image.truth or "",
@@ -33,6 +35,7 @@ truth = st.text_area(
 rows = []
 # (name, reading, score) slots per reader: one column each, or in presentation one row each
 slots = widgets.reader_slots(len(resources.engine_names()), results)
+readings = {}  # engine -> its reading, for the downloads below
 for (head, body, score), name in zip(slots, resources.engine_names()):
     with head:
         st.subheader(resources.engine_title(name))
@@ -58,6 +61,8 @@ for (head, body, score), name in zip(slots, resources.engine_names()):
         row["wer"] = wer(truth, result.text)
         body.html(widgets.marked_html(truth, result.text))
         score.metric("CER", f"{100 * row['cer']:.1f} %", help=glossary.help("CER"))
+        row["fair_cer"] = scores.cer_pair(truth, result.text)[1]
+        score.metric(scores.FAIR_LABEL, f"{100 * row['fair_cer']:.1f} %", help=scores.FAIR_HELP)
         head.markdown(f"WER **{100 * row['wer']:.1f} %** · time **{result.seconds:.2f} s**",
                       help=glossary.help("WER"))
     else:
@@ -65,6 +70,7 @@ for (head, body, score), name in zip(slots, resources.engine_names()):
             widgets.show_text(result.text, result.char_probs)
         score.metric("Time", f"{result.seconds:.2f} s")
     rows.append(row)
+    readings[name] = result
 
 if truth:
     st.html(f"<p>Marks in the readings: {viz.DIFF_LEGEND_HTML} (hover a mark to see the true text)</p>")
@@ -73,3 +79,10 @@ if truth:
 ran = [r for r in rows if r["seconds"] is not None]
 if ran:
     widgets.show_figure(viz.plot_engine_bars(ran), key="cmp_bars")
+if readings:
+    from app.exports import download_buttons
+
+    with st.expander("Download the readings: text, PAGE-XML, ALTO"):
+        for name, reading in readings.items():
+            st.markdown(f"**{resources.engine_title(name)}**")
+            download_buttons(st, reading, image.name, image.gray, f"cmp_export_{name}")

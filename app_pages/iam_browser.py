@@ -4,7 +4,7 @@ import random
 
 import streamlit as st
 
-from app import glossary, resources, widgets
+from app import glossary, resources, scores, widgets
 from htr import viz
 from htr.errors import HTRError
 from htr.metrics import cer
@@ -31,7 +31,7 @@ def engine_readings(image: widgets.InputImage, truth: str, key: str) -> None:
         c = cer(truth, result.text)
         rows.append({"engine": name, "label": title, "seconds": result.seconds, "cer": c})
         st.html(
-            f"<p><b>{title}</b> — CER {100 * c:.1f} %, "
+            f"<p><b>{title}</b> — {scores.cer_text(truth, result.text)}, "
             f"{result.seconds:.2f} s</p>"
             + widgets.marked_html(truth, result.text)
         )
@@ -59,10 +59,10 @@ if iam is None:
     engine_readings(image, ex.text, "iam_ex")
     st.stop()
 
-st.caption(f"{iam.root} — {len(iam.lines)} lines, {len(iam.forms)} forms, {len(iam.writers)} writers.")
-
 # ---------------------------------------------------------------- choosing
 available = set(iam.available_lines())
+st.caption(f"{iam.root} — {len(iam.lines):,} lines, of which {len(available):,} have an image here; "
+           f"{len(iam.forms):,} forms, {len(iam.writers):,} writers.")
 schemes = iam.split_schemes() or ["(none)"]
 
 
@@ -83,15 +83,19 @@ with st.sidebar:
     st.markdown("### Find a line")
     query = st.text_input("Search the text", key="iam_query", placeholder="e.g. Labour")
     if query:
-        hits = [l for l in iam.search(query, limit=200) if l.id in available] or iam.search(query, limit=50)
+        # every match with an image (not only among the first few hundred), else any match
+        hits = [l for l in iam.search(query, limit=len(iam.lines)) if l.id in available] \
+            or iam.search(query, limit=50)
+        hits.sort(key=lambda l: scores.trained_on(l.id))  # lines Easter2 never trained on first
         if hits:
             for hit in hits[:8]:
                 st.button(f"{hit.id}: {widgets.md_literal(hit.text[:40])}", key=f"iam_hit_{hit.id}",
                           on_click=_goto, args=(hit.id,))
         else:
             st.caption("No line contains that text.")
-    st.button("Random line", key="iam_random", on_click=lambda: _goto(random.choice(sorted(available)))
-              if available else None, disabled=not available)
+    fair = sorted(i for i in available if not scores.trained_on(i)) or sorted(available)
+    st.button("Random line", key="iam_random", on_click=lambda: _goto(random.choice(fair)) if fair else None,
+              disabled=not fair, help="A line with an image, of a form the shipped Easter2 never trained on.")
 
 c1, c2, c3 = st.columns(3)
 scheme = c1.selectbox("Split scheme", schemes, key="iam_scheme",
@@ -104,7 +108,8 @@ except HTRError as exc:
     splits = {"all": sorted(iam.lines)}
 split = c2.selectbox("Split", list(splits), key="iam_split")
 only_images = c3.checkbox("Only lines with images here", value=True, key="iam_only_images")
-line_ids = [i for i in splits.get(split, []) if i in iam.lines and (i in available or not only_images)]
+line_ids = scores.unseen_first(i for i in splits.get(split, []) if i in iam.lines
+                               and (i in available or not only_images))
 if not line_ids:
     st.warning("No lines with images in this split here. Untick the box or pick another split.")
     st.stop()
@@ -126,17 +131,28 @@ line_id = c3.selectbox("Line", form_lines, key="iam_line",
 line = iam.lines[line_id]
 tab_line, tab_form, tab_all = st.tabs(["Line", "Form scan", "The database at a glance"])
 with tab_line:
-    try:
-        gray = resources.iam_line_image(str(iam.root), line_id)
-    except HTRError as exc:
-        st.error(str(exc))
-        st.stop()
-    widgets.show_image(gray, caption=f"{line_id} (writer {line.writer})")
+    scores.trained_badge(line_id)
+    gray = None
+    if line_id in available:
+        try:
+            gray = resources.iam_line_image(str(iam.root), line_id)
+        except HTRError as exc:
+            st.error(str(exc))
+    if gray is not None:
+        widgets.show_image(gray, caption=f"{line_id} (writer {line.writer})")
     st.markdown(f"**True text:** {widgets.md_literal(line.text)}")
     if line.status == "err":
         st.caption("IAM marks this line's segmentation as doubtful (status 'err').")
-    engine_readings(widgets.InputImage(gray, line_id, widgets.digest_of(gray), truth=line.text),
-                    line.text, "iam_line")
+    if gray is not None:
+        engine_readings(widgets.InputImage(gray, line_id, widgets.digest_of(gray), truth=line.text),
+                        line.text, "iam_line")
+    elif line_id not in available:  # the text is in IAM's metadata; the image comes with a registered copy
+        st.info(f"No image of line {line_id} in this copy: it holds the transcriptions of all "
+                f"{len(iam.lines):,} lines but images of only {len(available):,}. The images come with the "
+                "IAM database itself, free for non-commercial research to registered users: see below how "
+                "to get your own copy; then every line can be read here.")
+        with st.expander("How to get the IAM images"):
+            st.markdown(resources.IAM_HELP)
 with tab_form:
     if iam.forms[form_id].has_image:
         try:

@@ -3,12 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from app import glossary, resources, widgets
+from app import ctc_steps, glossary, resources, scores, widgets
 from app.state import presentation
 from htr import viz
 from htr.alphabet import label
 from htr.errors import HTRError
-from htr.metrics import cer
 from htr.preprocess import slant_angle
 
 #: Why hot spots can sit on blank paper at the image's edges (the classroom review asked).
@@ -101,8 +100,8 @@ if not presentation() and resources.lm_available():
             if lm_read.text == analysis.greedy.text:
                 st.caption("Here the language model agrees with the greedy reading: nothing marked.")
             if truth:
-                st.caption(f"CER greedy {100 * cer(truth, analysis.greedy.text):.1f} % · "
-                           f"with the language model {100 * cer(truth, lm_read.text):.1f} %")
+                st.caption(f"Greedy: {scores.cer_text(truth, analysis.greedy.text)} · "
+                           f"with the language model: {scores.cer_text(truth, lm_read.text)}")
 with st.expander("How to read this picture", expanded=presentation()):
     st.markdown(
         f"""
@@ -118,6 +117,8 @@ with st.expander("How to read this picture", expanded=presentation()):
   the *true* text fits best (forced alignment), when the true text is known.
 """
     )
+
+ctc_steps.show(probs, key=f"in_steps_{image.digest}", full=presentation())  # the best path, collapsing
 
 # ---------------------------------------------------------------- 2. SE gates
 st.header("2 · Squeeze-and-Excitation: which features this line turns up",

@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from app import glossary, resources, slow, widgets
+from app import glossary, resources, scores, slow, widgets
 from app.state import presentation
 from htr import viz
-from htr.metrics import cer
 
 st.title("Recognize handwriting")
 st.caption("Pick an example, upload a scan or photo, draw with the mouse, or use the camera.")
@@ -13,7 +12,7 @@ st.caption("Pick an example, upload a scan or photo, draw with the mouse, or use
 # In presentation mode the results come first, above the controls: the class sees them without scrolling.
 results = st.container() if presentation() else None
 
-image = widgets.image_input("rec")
+image = widgets.image_input("rec", sources=("Example", "IAM line", "Upload", "Draw", "Camera"))
 if image is None:
     st.stop()
 
@@ -46,10 +45,24 @@ with right:
             )
             if not resources.lm_available():
                 st.caption("Set IAM_DIR to an IAM copy to decode with a language model as well.")
+    # the true text: from the example or IAM line, or typed; any text gives a CER
+    truth = st.text_area("True text (optional: type it to get the error rate)", value=image.truth or "",
+                         key=f"rec_truth_{image.digest}", height=68).strip("\n") or None
 
 with left:
     if layout == "line":
         widgets.show_image(image.gray, caption=widgets.md_literal(image.name))
+
+
+def _as_page() -> None:
+    st.session_state["rec_layout"] = LAYOUTS[1]
+
+
+findings = scores.input_findings(image.gray, layout)  # blank, too small, several lines as one: said
+if any(f.blocking for f in findings):
+    st.stop()  # nothing meaningful to read (and no empty file to download)
+if any(f.code == "several_lines" for f in findings):
+    st.button("Read it as a page", key="rec_as_page", on_click=_as_page)
 
 if not engines:
     reasons = "; ".join(f"{resources.engine_title(n)}: {r}" for n, (_, r) in resources.availability().items())
@@ -83,21 +96,32 @@ with results if results is not None else st.container():
     widgets.show_text(result.text, result.char_probs)
     if result.char_probs:
         st.markdown(widgets.CONFIDENCE_LEGEND)
-    cols = st.columns(3)
+    cols = st.columns(4)
     cols[0].metric("Time", f"{result.seconds:.2f} s")
     cols[1].metric("Characters", len(result.text))
-    if image.truth is not None:
-        cols[2].metric("Character error rate", f"{100 * cer(image.truth, result.text):.1f} %",
-                       help=glossary.help("CER"))
-        st.caption(f"True text: {widgets.md_literal(image.truth)}")
+    if truth is not None:
+        scores.cer_metrics(truth, result.text, cols[2], cols[3], label="Character error rate",
+                           help=glossary.help("CER"))
+        st.caption(f"True text: {widgets.md_literal(truth)}")
+    said = scores.reading_findings(result.text, result.char_probs)  # nothing read, low confidence
 
-st.download_button(
-    "Download the text",
-    data=result.text.encode("utf-8"),
-    file_name=f"{image.name.rsplit('.', 1)[0]}.txt",
-    mime="text/plain",
-    key="rec_download",
-)
+if "nothing_read" not in said:  # never an empty file
+    import json
+
+    from htr.reading import reading_record
+
+    stem = image.name.rsplit(".", 1)[0]
+    down_text, down_json = st.columns(2)
+    down_text.download_button("Download the text", data=result.text.encode("utf-8"), file_name=f"{stem}.txt",
+                              mime="text/plain", key="rec_download")
+    record = reading_record(result, image=image.name, size=(image.gray.shape[1], image.gray.shape[0]),
+                            layout=layout, truth=truth)
+    down_json.download_button("Download as JSON (line boxes, confidences)",
+                              data=json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8"),
+                              file_name=f"{stem}.json", mime="application/json", key="rec_download_json")
+    from app.exports import download_buttons  # PAGE-XML and ALTO, as `python -m htr batch --format` writes
+
+    download_buttons(st, result, image.name, image.gray, "rec_export", formats=("page", "alto"))
 
 if result.char_probs and len(result.char_probs) == len(result.text) and layout == "line":
     widgets.show_figure(viz.plot_char_confidence(result.text, result.char_probs), key="rec_conf")
@@ -119,5 +143,5 @@ if engine == "easter2" and layout == "line" and not presentation():
                     st.error(err)
                     continue
                 widgets.show_text(rec.text, rec.char_probs)
-                if image.truth is not None:
-                    st.caption(f"CER {100 * cer(image.truth, rec.text):.1f} %")
+                if truth is not None:
+                    st.caption(scores.cer_text(truth, rec.text))

@@ -2,10 +2,9 @@
 
 import streamlit as st
 
-from app import glossary, real_hands, resources, widgets
+from app import glossary, real_hands, resources, scores, widgets
 from app.state import presentation
 from htr import viz
-from htr.metrics import cer
 
 DEFAULT_TEXT = "Meet me at 7 o'clock, by the old bridge - bring the maps!"
 KNOBS = {"tr_slant": 8, "tr_width": 1.0, "tr_space": 1.6, "tr_jitter": 1.0}
@@ -79,8 +78,7 @@ with make:
                     st.warning(f"Easter2 cannot read here: {err}")
                 else:
                     st.html(widgets.marked_html(text, result.text))
-                    st.metric("CER", f"{100 * cer(text, result.text):.1f} %",
-                              help="Character error rate against the text you typed: edits per character.")
+                    scores.cer_metrics(text, result.text)
                     st.html(f"<p>Marks: {viz.DIFF_LEGEND_HTML}</p>")
                 if not presentation():
                     st.caption(
@@ -113,8 +111,7 @@ with real_tab:
         line_id = st.selectbox("IAM line", ids, index=fair, format_func=line_label, key="tr_real_line",
                                help="Starts at the first line the shipped model never trained on.")
         record = iam.line(line_id)
-        if record.form in SHIPPED_IAM_FORMS:
-            st.caption("The shipped model trained on this form's lines: pick another for a fair test.")
+        scores.trained_badge(line_id)  # the shipped model trained on this form's lines: said, badged
         pairs = []
         try:
             pairs.append(("Written by a person", resources.iam_line_image(str(resources.iam_dir()), line_id), ""))
@@ -134,7 +131,7 @@ with real_tab:
                 continue
             read, score = st.columns([4, 1], vertical_alignment="center")
             read.html(widgets.marked_html(record.text, result.text))
-            score.metric("CER", f"{100 * cer(record.text, result.text):.1f} %")
+            scores.cer_metrics(record.text, result.text, score, score)
 
 # ---------------------------------------------------------------- real hands (CC BY 4.0)
 with hands_tab:
