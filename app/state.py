@@ -27,7 +27,7 @@ html { font-size: 22px; }
 [data-testid="stSidebar"] [data-testid="stTextInputRootElement"] { width: 100%; min-width: 0; }
 /* Compare's readers, one row each: the three rows fit under the title on a 720 px screen */
 .st-key-reader_rows [data-testid="stVerticalBlock"] { gap: 0.3rem; }
-.st-key-reader_rows h3 { font-size: 1.25rem; padding: 0; }
+.st-key-reader_rows h3 { font-size: 1.25rem; line-height: 1.3; padding: 0 0 0.2rem 0; }
 .st-key-reader_rows .htr-text { font-size: 1.6rem !important; line-height: 1.35; }
 .st-key-reader_rows [data-testid="stMetricValue"],
 .st-key-reader_rows [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p { font-size: 2.1rem !important; }
