@@ -27,16 +27,16 @@ def _walk(node):
 
 def test_presentation_mode_is_kept_across_a_reload_by_the_address(easter2):
     """A new session (a reload, or the link opened on the classroom computer) with ?present=1."""
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at = AppTest.from_file(APP, default_timeout=3 * TIMEOUT)  # Home loads the model: slow on a busy machine
     at.query_params["present"] = "1"
     rerun(at)
     assert at.sidebar.toggle[0].value is True
     assert any("font-size: 22px" in h.proto.body for h in at.get("html"))
-    at.switch_page(PAGES["compare"]).run()  # and on the next page
+    at.switch_page(PAGES["glossary"]).run()  # and on the next page
     assert not at.exception
     assert at.sidebar.toggle[0].value is True
-    assert at.radio(key="cmp_source").options == ["Example", "IAM line", "Upload", "Draw", "Camera"]
-    plain = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    assert at.query_params.get("present") in ("1", ["1"])
+    plain = AppTest.from_file(APP, default_timeout=3 * TIMEOUT)
     rerun(plain)
     assert plain.sidebar.toggle[0].value is False
 
@@ -44,18 +44,20 @@ def test_presentation_mode_is_kept_across_a_reload_by_the_address(easter2):
 def test_compare_in_presentation_mode_puts_results_first_one_row_per_reader(easter2):
     normal = open_page("compare")
     at = open_page("compare", presentation=True)
-    kinds = [type(e).__name__ for e in at.main]  # top-level blocks, in page order
+    top = list(at.main.children.values())  # the page's top-level elements and blocks, in order
+    kinds = [type(e).__name__ for e in top]
 
     def first(of):
-        return next(i for i, e in enumerate(at.main) if of(e))
+        return next(i for i, e in enumerate(top) if of(e))
 
     # the readers' CERs come before the choice of image
-    metrics = [m for m in at.metric if m.label == "CER"]
-    assert len(metrics) == len([m for m in normal.metric if m.label == "CER"]) >= 1, kinds
+    assert [m for m in at.metric if m.label == "CER"] and [m for m in normal.metric if m.label == "CER"], kinds
+    assert at.radio(key="cmp_source").options == normal.radio(key="cmp_source").options  # every source
     source = first(lambda e: any(getattr(w, "key", None) == "cmp_source" for w in _walk(e)))
     scores = first(lambda e: any(getattr(w, "label", None) == "CER" and type(w).__name__ == "Metric"
                                  for w in _walk(e)))
     assert scores < source, kinds
+
 
 # ---------------------------------------------------------------- glossary
 
@@ -69,7 +71,7 @@ def test_glossary_page_explains_every_term_and_finds_one(easter2):
     rerun(at)
     found = [m.value for m in at.markdown]
     assert any(v.startswith("**blank**") for v in found) and len(found) < len(glossary.TERMS)
-    assert any(p.label == "Glossary" for p in open_page("home").get("page_link"))
+    assert any(p.label == "**Glossary**" for p in open_page("home").get("page_link"))
 
 
 def test_terms_are_explained_in_tooltips_where_they_appear(easter2):
@@ -81,7 +83,8 @@ def test_terms_are_explained_in_tooltips_where_they_appear(easter2):
     helps = "\n".join(h.proto.help for h in inside.header)
     for term in ("time step", "blank", "Squeeze-and-Excitation", "gate", "channel"):
         assert glossary.TERMS[term] in helps, term
-    assert glossary.TERMS["forced alignment"] in inside.text_input[0].help
+    (truth_box,) = [t for t in inside.text_input if t.label.startswith("True text")]
+    assert glossary.TERMS["forced alignment"] in truth_box.help
     # saliency's hot spots on blank paper at the edges are explained
     assert any("at the very top, bottom or ends" in c.value for c in inside.caption)
     home = open_page("home")
