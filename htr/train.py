@@ -616,11 +616,16 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
         y = y_cer(v)
         d.line([(pad, y), (W - pad, y)], fill=(225, 225, 225))
         d.text((W - pad + 4, y - 6), f"{v * 100:g}%", fill="black")
-    last = None
+    last, ends = None, [float("-inf")] * 3  # where each row of stage labels ends
     for x, r in zip(xs, rows):
         if r.get("stage") and r["stage"] != last:
             d.line([(x, pad), (x, H - pad)], fill=(150, 150, 150))
-            d.text((x + 3, pad + 3), str(r["stage"]), fill=(90, 90, 90))
+            # the short name ("6a" of "6a-cpu-real-hands"), on the first row where it does not
+            # run into the label before it (stages of few epochs sit close together)
+            name = str(r["stage"]).split("-")[0]
+            row = next((i for i, end in enumerate(ends) if x + 3 > end + 4), len(ends) - 1)
+            d.text((x + 3, pad + 3 + 12 * row), name, fill=(90, 90, 90))
+            ends[row] = x + 3 + d.textlength(name)
             last = r["stage"]
     series("loss", (120, 120, 120), cer=False)
     series("val_cer_synth", (30, 90, 200), cer=True)
@@ -630,7 +635,8 @@ def _plot_curves(rows: list[dict], path: Path) -> None:
                        ("val_cer_unipen", (20, 150, 150))):
         series(key, color, cer=True)
     d.text((pad, H - pad + 8), f"epoch 1 ... {n}   blue: held-back synthetic lines, red: real validation lines"
-           + (", green: fonts never trained on" if any(r.get("val_cer_fonts") not in (None, "") for r in rows) else ""),
+           + (", green: fonts never trained on" if any(r.get("val_cer_fonts") not in (None, "") for r in rows) else "")
+           + ("; stages named in the log's stage column" if any(r.get("stage") for r in rows) else ""),
            fill="black")
     img.save(path)
 
