@@ -144,7 +144,7 @@ def test_ctrl_c_then_resume_reads_nothing_twice(cluster, venv_python, project_ro
     assert 2 <= len(first) < len(line_images)
 
     env.update(HTR_BATCH_TRACE=str(trace2), HTR_BATCH_PAUSE="0")
-    again = subprocess.run(cmd + ["--resume"], cwd=project_root, env=env, capture_output=True, text=True,
+    again = subprocess.run([*cmd, "--resume"], cwd=project_root, env=env, capture_output=True, text=True,
                            timeout=300)
     assert again.returncode == 0, again.stderr
     read_again = {image for _, image in trace_lines(trace2)}
