@@ -61,7 +61,8 @@ if iam is None:
 
 # ---------------------------------------------------------------- choosing
 available = set(iam.available_lines())
-st.caption(f"{iam.root} — {len(iam.lines):,} lines, of which {len(available):,} have an image here; "
+# the counts only: a folder of the server means nothing to a class (and is not theirs to see)
+st.caption(f"{len(iam.lines):,} lines, of which {len(available):,} have an image here; "
            f"{len(iam.forms):,} forms, {len(iam.writers):,} writers.")
 schemes = iam.split_schemes() or ["(none)"]
 
@@ -128,6 +129,20 @@ line_id = c3.selectbox("Line", form_lines, key="iam_line",
                        format_func=lambda i: f"{i[-2:]}: {iam.lines[i].text[:40]}")
 
 # ---------------------------------------------------------------- showing
+#: What the Form tab says for a form without its scan here: what is missing and how to get it, no server path.
+FORM_MISSING = (
+    "No scan of form {form} in this copy of IAM: it holds the transcriptions of all {forms:,} forms but the "
+    "scans of only {scans:,}. The scans come with the IAM database itself, free for non-commercial research to "
+    "registered users: fetch your own copy with `python -m htr iam fetch` and point IAM_DIR at it (see below); "
+    "then every form can be shown here. Its text, line by line, as IAM transcribed it:"
+)
+
+
+def form_text(form: str) -> None:
+    """The true text of ``form``'s lines, as plain text (IAM transcriptions: never Markdown)."""
+    st.text("\n".join(f"{i[-2:]}: {iam.lines[i].text}" for i in iam.forms[form].line_ids if i in iam.lines))
+
+
 line = iam.lines[line_id]
 tab_line, tab_form, tab_all = st.tabs(["Line", "Form scan", "The database at a glance"])
 with tab_line:
@@ -136,8 +151,9 @@ with tab_line:
     if line_id in available:
         try:
             gray = resources.iam_line_image(str(iam.root), line_id)
-        except HTRError as exc:
-            st.error(str(exc))
+        except HTRError:  # its message names the file on the server: said without it
+            st.warning(f"The image of line {line_id} is in this copy but could not be read (the file is "
+                       "damaged or not an image). Its true text is below.")
     if gray is not None:
         widgets.show_image(gray, caption=f"{line_id} (writer {line.writer})")
     st.markdown(f"**True text:** {widgets.md_literal(line.text)}")
@@ -165,13 +181,21 @@ with tab_form:
                                 key="iam_form_fig")
             st.caption("The boxes are IAM's own line boxes (the chosen line in blue); "
                        "hover a number to see its text.")
-        except HTRError as exc:
-            st.error(str(exc))
+        except HTRError:  # its message names the file on the server: said without it
+            st.warning(f"The scan of form {form_id} is in this copy but could not be read (the file is "
+                       "damaged or not an image). Fetching the IAM database again replaces it.")
+            form_text(form_id)
     else:
-        st.info(f"No scan of form {form_id} in {iam.root / 'forms'}.")
+        st.info(FORM_MISSING.format(form=form_id, forms=len(iam.forms),
+                                    scans=sum(f.has_image for f in iam.forms.values())))
+        form_text(form_id)
+        with st.expander("How to get the IAM images"):
+            st.markdown(resources.IAM_HELP)
 with tab_all:
     if scheme == "(none)":
-        st.info(f"No split lists in {iam.root / 'splits'}: every line is shown as one set.")
+        st.info("This copy of IAM has no split lists (the files that divide its lines into training, "
+                "validation and test sets): every line is shown as one set. `python -m htr iam fetch` "
+                "fetches them with the rest of the database.")
     else:
         try:
             summary = resources.iam_split_summary(str(iam.root), scheme)

@@ -286,6 +286,33 @@ def test_iam_browser_shows_the_text_of_a_line_without_an_image_and_where_to_get_
     assert "registered" in said and str(IAM_ROOT) not in said and not at.error  # no server path, no red box
 
 
+def test_iam_browser_form_tab_without_a_scan_says_what_is_missing_and_shows_the_text(with_iam):
+    """A form whose scan is not here: a sentence (what is missing, how to get it), the form's true text,
+    and no path of the server anywhere on the page (the review saw ``No scan of form … in /…/forms``)."""
+    from htr.data.iam import IAM
+
+    iam = IAM(IAM_ROOT)
+    have = set(iam.available_lines())
+    scheme = iam.split_schemes()[0]
+    split, ids = next(iter(iam.splits(scheme).items()))
+    with_images = {iam.lines[i].writer for i in have}
+    writer = next(iam.lines[i].writer for i in ids
+                  if i in iam.lines and iam.lines[i].writer and iam.lines[i].writer not in with_images)
+    at = open_page("iam", iam_scheme=scheme, iam_split=split, iam_only_images=False, iam_writer=writer)
+    form = at.selectbox(key="iam_form").value
+    assert not iam.forms[form].has_image
+    (said,) = [i.value for i in at.info if f"No scan of form {form}" in i.value]
+    assert "IAM_DIR" in said and "python -m htr iam fetch" in said
+    # the true text of every line of the form, as plain text (st.text: never Markdown)
+    shown = "\n".join(t.value for t in at.text)
+    for line_id in iam.forms[form].line_ids:
+        assert f"{line_id[-2:]}: {iam.lines[line_id].text}" in shown, line_id
+    page = texts(at) + "\n" + shown
+    for path in {str(IAM_ROOT), str(IAM_ROOT.resolve()), "/forms", "/lines/", "/work/"}:
+        assert path not in page, path
+    assert not at.error
+
+
 # ---------------------------------------------------------------- (9) Recognize: true text, JSON
 
 
