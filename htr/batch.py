@@ -7,8 +7,13 @@ Each image is read exactly as ``python -m htr recognize`` reads it
 (:func:`read_file`: decode, choose line or page as ``--layout auto`` does,
 ``engine.recognize``), so the texts are the same line for line.
 
-Ray is started on this machine on demand (workers = cores ÷ threads per
-worker) or joined with ``ray_address``; a worker process that dies is
+Ray is started on this machine on demand (as many CPUs as the machine has
+cores, one worker per core by default) or joined with ``ray_address``. Each
+worker asks Ray for CPUs that one node can give (:func:`plan_workers`:
+``threads``, but never more than the largest node has, and less when
+``workers`` would not fit otherwise): an actor asking more than any node offers
+is never placed and the run would wait for ever. The threads a worker reads
+with are set inside it, whatever it reserved. A worker process that dies is
 restarted and its tasks run again (Ray Data's actor pools retry them), so the
 output still holds every line once.
 
@@ -183,7 +188,9 @@ class ImageReader:
     row). A failed image gives one row with ``line = -1``.
     """
 
-    def __init__(self, engine: str, options: dict | None = None, layout: str = "auto"):
+    def __init__(self, engine: str, options: dict | None = None, layout: str = "auto", threads: int | None = None):
+        if threads:  # before the engine is built: it reads this when it makes its interpreter
+            os.environ["HTR_INTRA_THREADS"] = str(int(threads))
         self.name = engine
         self.layout = layout
         self.engine = open_engine(engine, options)
@@ -340,16 +347,45 @@ def _start_ray(address: str | None, cpus: int | None):
     return True
 
 
-def worker_env(threads: int) -> dict:
-    """The environment of a worker: this project importable, the int8 reader's threads, the settings it reads."""
+def worker_env() -> dict:
+    """The environment of a worker: this project importable and the settings it reads (its threads are set
+    inside it, :class:`ImageReader`)."""
     project = str(Path(__file__).resolve().parent.parent)
     paths = [project] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
-    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "TF_CPP_MIN_LOG_LEVEL": "2",
-           "HTR_INTRA_THREADS": str(threads)}
+    env = {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "TF_CPP_MIN_LOG_LEVEL": "2"}
     for name in ("HTR_BATCH_TRACE", "HTR_BATCH_PAUSE", "HTR_WEIGHTS", "HTR_PRECISION", "IAM_DIR"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     return env
+
+
+def plan_workers(node_cpus, threads: int = 1, workers: int | None = None) -> tuple[int, float]:
+    """``(workers, CPUs each worker reserves)`` on nodes with ``node_cpus`` CPUs each (alive nodes only).
+
+    A worker reserves ``threads`` CPUs, but never more than the largest node has (Ray places an actor on one
+    node: one asking more than any node offers waits for ever); ``workers`` defaults to as many as fit on the
+    nodes. When ``workers`` is given and more than fit, each reserves less (a fraction of a CPU) until they
+    all fit: they share the cores, and each still reads with ``threads`` threads.
+    """
+    nodes = [float(c) for c in node_cpus if c and c > 0]
+    if not nodes:
+        raise BatchError("the Ray cluster has no CPUs to run workers on")
+
+    def fit(per: float) -> int:
+        return sum(int(c / per + 1e-9) for c in nodes)
+
+    per = float(min(threads, max(nodes)))
+    per = float(int(per)) if per >= 1 else per  # Ray takes whole CPUs above one
+    n = workers or max(1, fit(per))
+    while fit(per) < n and per > 0.01:
+        per = max(0.01, per / 2 if per <= 1 else float(int(per / 2)) or 1.0)
+    return n, round(per, 4)
+
+
+def _node_cpus() -> list[float]:
+    import ray
+
+    return [float(node.get("Resources", {}).get("CPU", 0)) for node in ray.nodes() if node.get("Alive")]
 
 
 def _quiet_ray_data():
@@ -406,8 +442,9 @@ def run_batch(inputs, out_dir, engines=("easter2",), options: dict | None = None
               progress=None, executor: str = "ray") -> BatchReport:
     """Read every image of ``inputs`` with each engine on Ray Data into ``out_dir`` (see the module's doc).
 
-    ``workers``: actors per engine (default: the CPUs Ray has ÷ ``threads``); ``threads``: CPUs (and int8
-    interpreter threads) per actor; ``batch_size``: images per task (a killed worker's task is read again);
+    ``workers``: actors per engine (default: as many as fit, :func:`plan_workers`); ``threads``: int8
+    interpreter threads per actor, and the CPUs it reserves where a node has them; ``batch_size``: images per
+    task (a killed worker's task is read again);
     ``progress``: a stream for the progress line, or None; ``executor``: ``"ray"``, or ``"local"`` (one engine
     in this process, a plain loop over the same reader: no Ray, for comparison and tests). Raises
     :class:`BatchError` for bad usage, a Ray that cannot start or an engine that cannot run; KeyboardInterrupt is let through after the files are closed (what was written
@@ -490,30 +527,30 @@ def _run_ray(todo, options, layout, workers, threads, ray_address, gpus, batch_s
     progress = Progress(sum(len(v) for v in todo.values()), progress_stream)
     try:
         _quiet_ray_data()
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        n_workers = workers or max(1, cpus // threads)
+        n_workers, cpus_each = plan_workers(_node_cpus(), threads, workers)
         report.workers = n_workers
         for engine, paths in todo.items():
             if paths:
-                _read_with(engine, paths, options, layout, n_workers, threads, gpus, batch_size, results, errors,
-                           done, report, progress)
+                _read_with(engine, paths, options, layout, n_workers, threads, cpus_each, gpus, batch_size,
+                           results, errors, done, report, progress)
     finally:
         progress.close()
         if started:
             ray.shutdown()
 
 
-def _read_with(engine, paths, options, layout, n_workers, threads, gpus, batch_size, results, errors, done,
-               report, progress):
+def _read_with(engine, paths, options, layout, n_workers, threads, cpus_each, gpus, batch_size, results, errors,
+               done, report, progress):
     import ray
 
     opts = dict(options or {}) if engine == "easter2" else {}
     ds = ray.data.from_items([{"image": p} for p in paths],
                              override_num_blocks=max(1, min(len(paths), math.ceil(len(paths) / batch_size))))
-    remote = {"num_cpus": threads, "runtime_env": {"env_vars": worker_env(threads)}}
+    remote = {"num_cpus": cpus_each, "runtime_env": {"env_vars": worker_env()}}
     if gpus:
         remote["num_gpus"] = gpus
-    ds = ds.map_batches(ImageReader, fn_constructor_kwargs={"engine": engine, "options": opts, "layout": layout},
+    ds = ds.map_batches(ImageReader, fn_constructor_kwargs={"engine": engine, "options": opts, "layout": layout,
+                                                            "threads": threads},
                         batch_size=batch_size, compute=ray.data.ActorPoolStrategy(size=n_workers),
                         batch_format="numpy", **remote)
     try:

@@ -175,3 +175,30 @@ def test_resume_reads_only_what_is_missing(iam_dir, tmp_path, monkeypatch):
     assert "half" not in {r["text"] for r in rows}
     assert set(load_complete(out)) == {(p, "easter2") for p in lines + [form]}
     assert jsonl(out / RESULTS) == rows  # nothing more to drop
+
+
+@pytest.mark.parametrize("nodes, threads, workers, expected", [
+    ([2], 1, None, (2, 1.0)),  # a local Ray on this 2-core machine: one worker per core
+    ([1, 1], 1, None, (2, 1.0)),  # the two 1-CPU nodes of tests/test_batch_ray.py
+    ([1, 1], 2, None, (2, 1.0)),  # two threads each, but no node has two CPUs: reserve the one it has
+    ([1, 1], 1, 2, (2, 1.0)),
+    ([1, 1], 1, 3, (3, 0.5)),  # more workers than cores: each reserves a fraction, all are placed
+    ([16, 8], 4, None, (6, 4.0)),
+    ([4, 4], 4, 5, (5, 1.0)),
+    ([2, 0], 1, None, (2, 1.0)),  # a node without CPUs (a head kept free) takes no worker
+])
+def test_workers_ask_what_a_node_can_give(nodes, threads, workers, expected):
+    from htr.batch import plan_workers
+
+    n, each = plan_workers(nodes, threads, workers)
+    assert (n, each) == expected
+    # every worker fits on some node: count the places, node by node
+    assert sum(int(c / each + 1e-9) for c in nodes if c) >= n
+    assert each <= max(nodes) and (each <= 1 or each == int(each))
+
+
+def test_no_cpus_is_a_clear_error():
+    from htr.batch import plan_workers
+
+    with pytest.raises(BatchError, match="no CPUs"):
+        plan_workers([0], 1, None)
