@@ -347,6 +347,32 @@ def _start_ray(address: str | None, cpus: int | None):
     return True
 
 
+def ray_start_problem(since: float = 0.0) -> str:
+    """Why the last Ray started on this machine (since ``since``, a ``time.time()``) stopped, from its raylet's
+    log, in a sentence; empty when its log says nothing.
+
+    On a machine whose cores are taken, Ray's raylet gives up on itself: it waits a fixed 15 s (not a setting
+    in Ray 2.x) for its Python agents to start and write their ports, and a busy machine can need more.
+    """
+    import tempfile
+
+    root = Path(os.environ.get("RAY_TMPDIR") or tempfile.gettempdir()) / "ray" / "session_latest" / "logs"
+    err = root / "raylet.err"
+    try:
+        if err.stat().st_mtime < since:
+            return ""
+        text = err.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    if "Timed out waiting for file" in text:
+        return ("Ray's raylet stopped after waiting 15 s for its agents to start (this machine is too busy to "
+                "start Ray's helper processes in time; try again when it is less loaded)")
+    for line in text.splitlines():
+        if " C " in line or "Check failed" in line:
+            return "Ray's raylet stopped: " + " ".join(line.split())[:300]
+    return ""
+
+
 def worker_env() -> dict:
     """The environment of a worker: this project importable and the settings it reads (its threads are set
     inside it, :class:`ImageReader`)."""
@@ -517,13 +543,15 @@ def _run_ray(todo, options, layout, workers, threads, ray_address, gpus, batch_s
              report, progress_stream):
     import ray
 
+    t_start = time.time()
     try:
         started = _start_ray(ray_address, None)
     except Exception as exc:  # noqa: BLE001 - say why, never a traceback
         ray.shutdown()  # whatever part of it did start
         where = f"join the Ray cluster at {ray_address}" if ray_address else "start Ray on this machine"
-        raise BatchError(f"could not {where}: {type(exc).__name__}: {' '.join(str(exc).split())} "
-                         "(--executor local reads without Ray)") from None
+        why = "" if ray_address else ray_start_problem(t_start)
+        raise BatchError(f"could not {where}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+                         + (f"; {why}" if why else "") + " (--executor local reads without Ray)") from None
     progress = Progress(sum(len(v) for v in todo.values()), progress_stream)
     try:
         _quiet_ray_data()

@@ -202,3 +202,17 @@ def test_no_cpus_is_a_clear_error():
 
     with pytest.raises(BatchError, match="no CPUs"):
         plan_workers([0], 1, None)
+
+
+def test_a_ray_that_cannot_start_says_why(tmp_path, monkeypatch):
+    """A raylet that gave up waiting for its agents (a machine too busy to start Ray) is named in the error."""
+    from htr.batch import ray_start_problem
+
+    monkeypatch.setenv("RAY_TMPDIR", str(tmp_path))
+    assert ray_start_problem() == ""
+    logs = tmp_path / "ray" / "session_latest" / "logs"
+    logs.mkdir(parents=True)
+    (logs / "raylet.err").write_text("[2026-12-03 18:02:20,742 C 8280 8280] (raylet) node_manager.cc:3576: "
+                                     "Check failed: Timed out waiting for file /tmp/ray/x/metrics_agent_port_1\n")
+    assert "too busy" in ray_start_problem()
+    assert ray_start_problem(since=4e9) == ""  # an older session's log is not this start's reason
