@@ -324,16 +324,15 @@ def copy_model(model):
 
 def _width_for(lines) -> int:
     """The narrowest of :data:`WIDTHS` that holds every line stretched by :data:`MAX_STRETCH`, its ink
-    plus the margin past which padding is constant (:func:`htr.train.bucket_for`), and its label's CTC path."""
+    plus the margin past which padding is constant, and its label's CTC path (:func:`htr.train.needed_width`)."""
     from htr.alphabet import encode
     from htr.preprocess import prepare_line
-    from htr.runtime import MARGIN
+    from htr.train import needed_width
 
     need = 0
     for gray, text in lines:
-        label = encode(text)
-        path = 4 * (len(label) + int(np.sum(label[1:] == label[:-1])) + 1)
-        need = max(need, int(np.ceil(prepare_line(gray, LAYOUT).content * MAX_STRETCH)) + MARGIN, path)
+        ink = int(np.ceil(prepare_line(gray, LAYOUT).content * MAX_STRETCH))
+        need = max(need, needed_width(ink, encode(text)))
     return next((w for w in WIDTHS if need <= w), LAYOUT)
 
 

@@ -281,20 +281,26 @@ def _worker(cfg_dict: dict, iam_dir: str | None, seed: int, out: mp.Queue, stop)
                 continue
 
 
+def needed_width(ink_end: int, label: np.ndarray) -> int:
+    """Input columns a line needs to be computed as the whole layout would: its ink (``ink_end`` columns)
+    plus the margin past which padded columns hold the constant pad state (:data:`htr.runtime.MARGIN`), and
+    room for its label's CTC path (a step per character and a blank between repeats, 4 columns a step)."""
+    from htr.runtime import MARGIN
+
+    label = np.asarray(label)
+    path = 4 * (len(label) + int(np.sum(label[1:] == label[:-1])) + 1)
+    return max(int(ink_end) + MARGIN, path)
+
+
 def bucket_for(x: np.ndarray, label: np.ndarray, buckets) -> int:
     """The narrowest of ``buckets`` (input widths) that computes sample ``x`` as the whole layout would.
 
-    That is its ink plus the margin past which padded columns hold the
-    constant pad state (:data:`htr.runtime.MARGIN`), and room for its label's
-    CTC path (a step per character and a blank between repeats); the full
-    layout width when no bucket is that wide.
+    That is :func:`needed_width` of its ink and label; the full layout width
+    when no bucket is that wide.
     """
-    from htr.runtime import MARGIN
-
     width = x.shape[0]
     ink = np.flatnonzero(x.max(axis=1))
-    need = (int(ink[-1]) + 1 if len(ink) else 0) + MARGIN
-    need = max(need, 4 * (len(label) + int(np.sum(label[1:] == label[:-1])) + 1))
+    need = needed_width(int(ink[-1]) + 1 if len(ink) else 0, label)
     for b in sorted(buckets):
         if need <= b < width:
             return int(b)
