@@ -182,37 +182,56 @@ def _workers():
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="htr-engine")
 
 
-def recognize(name: str, digest: str, layout: str, _gray: np.ndarray, decoder: str = "greedy"):
-    """``name`` reads the image whose content hash is ``digest`` (with this session's weights)."""
-    return _recognize(name, digest, layout, _gray, decoder, weights_choice() if name == "easter2" else "")
+def recognize(name: str, digest: str, layout: str, _gray: np.ndarray, decoder: str = "greedy",
+              cancel=None, progress=None):
+    """``name`` reads the image whose content hash is ``digest`` (with this session's weights).
+
+    ``cancel`` (a :class:`threading.Event`) stops a reader that can be stopped (``cancellable``:
+    EasyOCR on a page, between text boxes) with :class:`htr.errors.ReadingStopped`; ``progress(done,
+    total)`` hears of each step it finishes. Neither is part of the cache key.
+    """
+    return _recognize(name, digest, layout, _gray, decoder, weights_choice() if name == "easter2" else "",
+                      cancel, progress)
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _recognize(name: str, digest: str, layout: str, _gray: np.ndarray, decoder: str, weights: str):
+def _recognize(name: str, digest: str, layout: str, _gray: np.ndarray, decoder: str, weights: str,
+               _cancel=None, _progress=None):
     """``name`` reads the image whose content hash is ``digest``.
 
     Raises EngineUnavailable / EngineFailed (exceptions are not cached); an
     engine that takes longer than :func:`time_limit` is abandoned with
-    EngineFailed (its thread finishes in the background).
+    EngineFailed (a cancellable one is stopped; another's thread finishes in the background).
     """
+    import threading
     from concurrent.futures import TimeoutError as FutureTimeout
 
     engine = get_engine(name, decoder, weights)
     if name == "easter2":  # one-off setup (graph tracing) must not count as reading time
         _warm_easter2(decoder, weights)
-    future = _workers().submit(engine.recognize, _gray, layout=layout)
+    cancel = _cancel if _cancel is not None else threading.Event()
+    if getattr(engine, "cancellable", False):
+        future = _workers().submit(engine.recognize, _gray, layout=layout, cancel=cancel, progress=_progress)
+    else:
+        future = _workers().submit(engine.recognize, _gray, layout=layout)
     try:
         return future.result(timeout=time_limit())
     except FutureTimeout:
+        cancel.set()  # a reader that can stop does, instead of running on unseen
         raise EngineFailed(
             f"{engine_title(name)} took longer than {time_limit():.0f} s on this image and was skipped"
         ) from None
 
 
-def try_recognize(name: str, digest: str, layout: str, gray: np.ndarray, decoder: str = "greedy"):
-    """Like :func:`recognize`, but returns ``(result, error_message)``."""
+def try_recognize(name: str, digest: str, layout: str, gray: np.ndarray, decoder: str = "greedy",
+                  cancel=None, progress=None):
+    """Like :func:`recognize`, but returns ``(result, error_message)``; ``(None, None)`` when stopped."""
+    from htr.errors import ReadingStopped
+
     try:
-        return recognize(name, digest, layout, gray, decoder), None
+        return recognize(name, digest, layout, gray, decoder, cancel, progress), None
+    except ReadingStopped:
+        return None, None
     except (EngineUnavailable, EngineFailed, HTRError) as exc:
         return None, str(exc)
     except Exception as exc:  # an engine bug must not take the page down

@@ -5,7 +5,10 @@
 * A reading known to be long (EasyOCR on a whole page: half a minute on a
   2-core CPU) is not started by itself: the page warns with an estimate and a
   button (:func:`confirm_long`), then shows a progress bar with a Stop button
-  while it runs (:func:`read_with_progress`).
+  while it runs (:func:`read_with_progress`). Stop stops the computation, not
+  only the wait: the reader looks at a cancel event between the page's text
+  boxes (:meth:`htr.engines.easyocr_engine.EasyOCREngine.recognize`), and the
+  page sets it when Stop is pressed or the page moves on (:func:`wait_for`).
 """
 
 from __future__ import annotations
@@ -80,7 +83,8 @@ def confirm_long(name: str, layout: str, gray: np.ndarray, digest: str, key: str
         return True
     seconds = expected_seconds(name, layout, gray)
     st.warning(f"{resources.engine_title(name)} on a whole page is slow: about {seconds:.0f} s for this "
-               f"image on this server's CPU. You can stop it while it runs.")
+               f"image on this server's CPU. You can stop it while it runs (it stops after the text "
+               "box it is on).")
     st.button(f"Read the page with {resources.engine_title(name)}", key=f"{key}_start",
               on_click=lambda: st.session_state.__setitem__(_go_key(key, digest), True))
     return False
@@ -90,10 +94,12 @@ def read_with_progress(name: str, digest: str, layout: str, gray: np.ndarray, ke
                        decoder: str = "greedy"):
     """:func:`resources.try_recognize`, with a progress bar and a Stop button for a long reading.
 
-    The reading runs in a thread; the bar moves with the time spent against the
-    estimate. Stop (any click reruns the page) ends the wait: the page says it
-    was stopped and does not start again until asked. Returns
-    ``(result, error)``, or ``(None, None)`` when stopped.
+    The reading runs in a thread; the bar moves with the text boxes read (with the
+    time spent against the estimate until the first box). Stop ends the reading
+    itself: its callback sets the reading's cancel event, and so does the page when
+    its run is interrupted (any click reruns the page); the reader stops after the
+    box it is on. The page says it was stopped and does not start again until asked.
+    Returns ``(result, error)``, or ``(None, None)`` when stopped.
     """
     if not is_long(name, layout, gray):
         with st.spinner(reading_message(name)):
@@ -109,26 +115,60 @@ def read_with_progress(name: str, digest: str, layout: str, gray: np.ndarray, ke
 
     expected = expected_seconds(name, layout, gray) or LONG_S
     out: dict = {}
+    cancel = threading.Event()
+    steps = [0, 0]  # text boxes read, of how many
 
     def work():
-        out["value"] = resources.try_recognize(name, digest, layout, gray, decoder)
+        out["value"] = resources.try_recognize(name, digest, layout, gray, decoder, cancel=cancel,
+                                               progress=lambda done, total: steps.__setitem__(slice(None),
+                                                                                              [done, total]))
+
+    def pressed_stop():
+        cancel.set()  # the reader stops after the text box it is on
+        st.session_state[f"{key}_stopped"] = digest
+        st.session_state.pop(go, None)
 
     thread = threading.Thread(target=work, name=f"htr-long-{name}", daemon=True)
     add_script_run_ctx(thread, get_script_run_ctx())
     stop = st.empty()
-    stop.button("Stop", key=f"{key}_stop",
-                on_click=lambda: (st.session_state.__setitem__(f"{key}_stopped", digest),
-                                  st.session_state.pop(go, None)))
+    stop.button("Stop", key=f"{key}_stop", on_click=pressed_stop,
+                help="Stops the reading itself (after the text box it is on), not only the wait.")
     bar = st.progress(0.0, text=f"{resources.engine_title(name)} is reading the page…")
     t0 = time.monotonic()
-    thread.start()
-    while thread.is_alive():
+    title = resources.engine_title(name)
+
+    def tick():
         elapsed = time.monotonic() - t0
-        note = "" if is_loaded(name) else f" ({LOADING.get(name, 'loading')})"
-        bar.progress(min(0.95, elapsed / expected),
-                     text=f"{resources.engine_title(name)} is reading the page{note}: {elapsed:.0f} s of "
-                     f"about {expected:.0f} s")
-        thread.join(0.5)
+        done, total = steps
+        if total:
+            bar.progress(min(0.99, done / total), text=f"{title} has read {done} of {total} text boxes "
+                         f"({elapsed:.0f} s)")
+        else:
+            note = "" if is_loaded(name) else f" ({LOADING.get(name, 'loading')})"
+            bar.progress(min(0.95, elapsed / expected),
+                         text=f"{title} is finding the text on the page{note}: {elapsed:.0f} s of "
+                         f"about {expected:.0f} s")
+
+    thread.start()
+    wait_for(thread, cancel, tick)
     bar.empty()
     stop.empty()
+    if cancel.is_set():  # stopped (the button's callback ran in this session)
+        return None, None
     return out.get("value", (None, "the reading ended without a result"))
+
+
+def wait_for(thread: threading.Thread, cancel: threading.Event, tick, every: float = 0.5) -> None:
+    """Wait for ``thread``, calling ``tick()`` every ``every`` seconds.
+
+    When the wait is cut short (Streamlit raises out of ``tick``'s page update once the
+    page reruns: Stop, another click, the tab closed), ``cancel`` is set before the
+    exception goes on, so the reading stops too instead of running on unseen.
+    """
+    try:
+        while thread.is_alive():
+            tick()
+            thread.join(every)
+    except BaseException:
+        cancel.set()
+        raise

@@ -23,3 +23,7 @@ class EngineUnavailable(HTRError):
 
 class EngineFailed(HTRError):
     """A recognizer was available but failed or timed out on one input."""
+
+
+class ReadingStopped(EngineFailed):
+    """A reading was stopped on request (its ``cancel`` event set) before it finished."""

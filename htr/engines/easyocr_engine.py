@@ -37,7 +37,7 @@ import numpy as np
 
 from htr.engines.base import Engine
 from htr.engines.base import as_gray
-from htr.errors import EngineFailed, EngineUnavailable
+from htr.errors import EngineFailed, EngineUnavailable, ReadingStopped
 from htr.types import Box, Recognition
 
 MODELS_PACKAGE = "easyocr_en_models"
@@ -312,7 +312,14 @@ class EasyOCREngine(Engine):
         self.recognize(np.full((32, 96), 255, np.uint8), layout=layout)
 
     # -- running -------------------------------------------------------------
-    def recognize(self, image: np.ndarray, layout: str = "line") -> Recognition:
+    #: :meth:`recognize` takes ``cancel`` and ``progress`` (a page can be stopped between its text boxes).
+    cancellable = True
+
+    def recognize(self, image: np.ndarray, layout: str = "line", cancel=None, progress=None) -> Recognition:
+        """Read ``image``. On a page, ``cancel`` (a :class:`threading.Event`) is looked at between the text
+        boxes: once set, the reading stops there and raises :class:`ReadingStopped`, and
+        ``progress(done, total)`` is called after each box. The texts equal ``readtext``'s: it also
+        detects once and, on a CPU or with batch size 1, recognises one box at a time."""
         if layout not in ("line", "page"):
             raise ValueError(f"unknown layout {layout!r}: use 'line' or 'page'")
         gray = as_gray(image)
@@ -329,7 +336,9 @@ class EasyOCREngine(Engine):
                         found = reader.recognize(gray, horizontal_list=boxes, free_list=[],
                                                  detail=1, paragraph=False)
                     else:
-                        found = reader.readtext(gray, detail=1, paragraph=False, canvas_size=PAGE_CANVAS)
+                        found = self._read_page(reader, gray, cancel, progress)
+            except ReadingStopped:
+                raise
             except Exception as exc:
                 raise EngineFailed(f"EasyOCR failed: {type(exc).__name__}: {exc}") from None
             seconds = time.perf_counter() - start
@@ -344,6 +353,28 @@ class EasyOCREngine(Engine):
             )
         lines = group_lines(found, self.name)
         return Recognition.page(lines, seconds, self.name, box=Box(0, 0, int(w), int(h)))
+
+
+    @staticmethod
+    def _read_page(reader, gray: np.ndarray, cancel=None, progress=None) -> list:
+        """``reader.readtext(gray, detail=1, paragraph=False, canvas_size=PAGE_CANVAS)`` in steps: the
+        detector once, then the recogniser box by box (what readtext does on a CPU), stoppable between."""
+        def stopped() -> bool:
+            return cancel is not None and cancel.is_set()
+
+        if stopped():
+            raise ReadingStopped("EasyOCR was stopped before it started")
+        img = np.repeat(gray[:, :, None], 3, axis=2)  # easyocr.utils.reformat_input of a gray array
+        horizontal, free = reader.detect(img, canvas_size=PAGE_CANVAS, reformat=False)
+        boxes = [([b], []) for b in horizontal[0]] + [([], [b]) for b in free[0]]
+        found: list = []
+        for done, (h_list, f_list) in enumerate(boxes):
+            if stopped():
+                raise ReadingStopped(f"EasyOCR was stopped after {done} of {len(boxes)} text boxes")
+            found += reader.recognize(gray, h_list, f_list, detail=1, paragraph=False, reformat=False)
+            if progress is not None:
+                progress(done + 1, len(boxes))
+        return found
 
 
 def line_boxes(gray: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
