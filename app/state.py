@@ -36,6 +36,11 @@ html { font-size: 22px; }
 
 _BASE_CSS = """
 <style>
+/* A metric's label wraps onto a second row instead of ending in "…": "CER, punctuation spacing
+   ignored" in a quarter of the page (Streamlit cuts labels to one row; issue 15). */
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"],
+[data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important; }
 .htr-text { font-size: 1.5rem; line-height: 2.2; font-family: "DejaVu Sans Mono", monospace;
             white-space: pre-wrap; word-break: break-word; }
 .htr-text span { padding: 0.05em 0.02em; border-radius: 0.15em; }

@@ -54,6 +54,8 @@ for (head, body, score), name in zip(slots, resources.engine_names()):
                 st.error(error)
             rows.append({"engine": name, "seconds": None, "cer": None})
             continue
+    with body:
+        scores.reading_findings(result.text, result.char_probs)  # nothing read, or read with low confidence
     row = {"engine": name, "label": resources.engine_title(name), "seconds": result.seconds,
            "cer": None, "text": result.text}
     if truth:
@@ -62,7 +64,8 @@ for (head, body, score), name in zip(slots, resources.engine_names()):
         body.html(widgets.marked_html(truth, result.text))
         score.metric("CER", f"{100 * row['cer']:.1f} %", help=glossary.help("CER"))
         row["fair_cer"] = scores.cer_pair(truth, result.text)[1]
-        score.metric(scores.FAIR_LABEL, f"{100 * row['fair_cer']:.1f} %", help=scores.FAIR_HELP)
+        score.metric(scores.fair_label(), f"{100 * row['fair_cer']:.1f} %",
+                     help=f"{scores.FAIR_LABEL}. {scores.FAIR_HELP}")
         head.markdown(f"WER **{100 * row['wer']:.1f} %** · time **{result.seconds:.2f} s**",
                       help=glossary.help("WER"))
     else:

@@ -100,8 +100,9 @@ with results if results is not None else st.container():
     cols[0].metric("Time", f"{result.seconds:.2f} s")
     cols[1].metric("Characters", len(result.text))
     if truth is not None:
-        scores.cer_metrics(truth, result.text, cols[2], cols[3], label="Character error rate",
-                           help=glossary.help("CER"))
+        # on a projector a quarter of the screen holds "CER", not "Character error rate" (the help has it)
+        scores.cer_metrics(truth, result.text, cols[2], cols[3],
+                           label="CER" if presentation() else "Character error rate", help=glossary.help("CER"))
         st.caption(f"True text: {widgets.md_literal(truth)}")
     said = scores.reading_findings(result.text, result.char_probs)  # nothing read, low confidence
 

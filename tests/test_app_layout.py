@@ -59,6 +59,39 @@ def test_compare_in_presentation_mode_puts_results_first_one_row_per_reader(east
     assert scores < source, kinds
 
 
+#: About as many characters of a metric label as a quarter of a 1280 px projector holds in presentation
+#: mode's type beside a help icon (measured in tests/test_browser_layout.py: "Character err…" was cut).
+PROJECTOR_LABEL_CHARS = 14
+
+
+def test_metric_labels_fit_their_column_in_presentation_mode(easter2, monkeypatch):
+    """Recognize's four metrics and Compare's score column: short labels, the full name in the help, and
+    labels that wrap rather than end in "…" (normal mode keeps the long names)."""
+    from app import resources, scores
+    from htr.types import Recognition
+
+    def reading(name, digest, layout, gray, decoder="greedy", **kw):
+        return Recognition("the dog .", 0.01, name, (0.95,) * 9), None
+
+    monkeypatch.setattr(resources, "try_recognize", reading)
+    normal = open_page("recognize")
+    assert [m.label for m in normal.metric][2:] == ["Character error rate", scores.FAIR_LABEL]
+    at = open_page("recognize", presentation=True)
+    labels = [m.label for m in at.metric]
+    assert labels == ["Time", "Characters", "CER", scores.FAIR_SHORT], labels
+    fair = next(m for m in at.metric if m.label == scores.FAIR_SHORT)
+    assert scores.FAIR_LABEL in fair.help and scores.FAIR_HELP in fair.help  # the whole name, on hover
+    at.switch_page(PAGES["compare"]).run()
+    assert not at.exception
+    labels = [m.label for m in at.metric]
+    assert "CER" in labels and scores.FAIR_SHORT in labels and scores.FAIR_LABEL not in labels, labels
+    for label in labels:
+        assert len(label) <= PROJECTOR_LABEL_CHARS, label
+    # any label still too long wraps onto a second row instead of being cut
+    css = "\n".join(h.proto.body for h in at.get("html"))
+    assert '[data-testid="stMetricLabel"]' in css and "white-space: normal" in css
+
+
 # ---------------------------------------------------------------- glossary
 
 
@@ -114,7 +147,7 @@ def test_a_long_reading_warns_first_then_runs_and_can_be_stopped(monkeypatch):
 
     calls = []
 
-    def fake_read(name, digest, layout, gray, decoder="greedy"):
+    def fake_read(name, digest, layout, gray, decoder="greedy", cancel=None, progress=None):
         calls.append(name)
         time.sleep(1.2)  # long enough for the progress bar to tick
         return "the page", None

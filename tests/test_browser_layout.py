@@ -119,6 +119,18 @@ return Array.from(document.querySelectorAll('[data-testid="stMetric"]')).map(m =
 });
 """
 
+# Metric labels Streamlit cut short ("Character err…", "CER, punctua…": an element that hides what
+# overflows it, narrower than its text) or that stick out of their column.
+CUT_LABELS_JS = """
+return Array.from(document.querySelectorAll('[data-testid="stMetricLabel"]')).map(l => {
+  const cut = Array.from(l.querySelectorAll('*')).filter(e => e.scrollWidth > e.clientWidth + 1
+                                                          && getComputedStyle(e).overflow !== 'visible');
+  const box = l.getBoundingClientRect();
+  const col = (l.closest('[data-testid="stColumn"]') || document.body).getBoundingClientRect();
+  return {text: l.innerText.trim(), cut: cut.length, right: box.right, col: col.right};
+}).filter(l => l.cut > 0 || l.right > l.col + 1);
+"""
+
 # The box of the first text read (the reading in its own large type).
 READING_JS = """
 const e = document.querySelector('.htr-text');
@@ -148,6 +160,8 @@ def test_presentation_mode_presents_on_a_1280x720_projector(server, projector):
     assert reading and reading["text"].strip() and reading["bottom"] <= PROJECTOR[1], reading
     for label, m in shown.items():
         assert m["bottom"] <= PROJECTOR[1], (label, m)
+    # no metric label cut short (the review saw "Character err…" and "CER, punctua…")
+    assert not projector.execute_script(CUT_LABELS_JS), projector.execute_script(CUT_LABELS_JS)
 
     NORMAL_METRIC_PX.append(normal["Time"]["font"])
     # a reload keeps the mode: the address carries it
@@ -171,6 +185,7 @@ def test_compare_in_presentation_mode_shows_every_score_on_the_first_screen(serv
         assert m["bottom"] <= PROJECTOR[1], scores
         if NORMAL_METRIC_PX:
             assert m["font"] > NORMAL_METRIC_PX[0], scores
+    assert not projector.execute_script(CUT_LABELS_JS)  # the fair CER's label too, in its narrow column
     sources = [e.text.strip() for e in projector.find_elements(By.CSS_SELECTOR, '[data-testid="stRadio"] label')]
     assert "Draw" in sources and "IAM line" in sources, sources
 
