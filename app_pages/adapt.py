@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import resources, widgets
+from app import resources, scores, widgets
 from app.state import presentation
 from htr.adapt import PROMPTS, default_held_out
 
@@ -52,6 +52,8 @@ else:
     st.caption("The sentences, in order: " + " / ".join(widgets.md_literal(p) for p in prompts))
     if up is not None:
         page = widgets.read_upload(up.name, up.getvalue())
+        if page is not None and any(f.blocking for f in scores.input_findings(page, "page")):
+            page = None  # blank, or too small to hold writing: said, and nothing to cut into lines
         if page is not None:
             boxes = resources.segment(widgets.digest_of(page), page)
             if len(boxes) < n_lines:

@@ -29,6 +29,8 @@ st.markdown(
 image = widgets.image_input("in", sources=("Example", "IAM line", "Upload", "Draw"), kinds=("line",))
 if image is None:
     st.stop()
+if any(f.blocking for f in scores.input_findings(image.gray, "line")):  # blank, or too small to hold writing
+    st.stop()  # said; the pictures of a reading of nothing would explain nothing
 
 ok, why = resources.availability().get("easter2", (False, "not registered"))
 if not ok:
@@ -78,6 +80,7 @@ if truth:
 st.header("1 · What the network outputs at each step", help=glossary.help("time step", "blank", "CTC", "greedy"))
 st.html(widgets.labelled_text_html("Read", analysis.greedy.text)  # typed text: escaped, never Markdown
         + (widgets.labelled_text_html("True", truth) if truth else ""))
+scores.reading_findings(analysis.greedy.text, analysis.greedy.char_probs)  # nothing read, doubtful
 widgets.show_figure(viz.plot_ctc(image.gray, probs, columns, decoded, aligned,  # every row labelled, even in large type
                                  row_px=30 if presentation() else 18), key="in_ctc")
 if not presentation() and resources.lm_available():

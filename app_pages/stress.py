@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from app import resources, tables, widgets
+from app import resources, scores, tables, widgets
 from htr import viz
 from htr.metrics import cer
 from htr.perturb import DISTORTIONS, perturb
@@ -16,6 +16,8 @@ st.caption(
 image = widgets.image_input("st", sources=("Example", "IAM line", "Upload", "Draw"), kinds=("line",))
 if image is None:
     st.stop()
+if any(f.blocking for f in scores.input_findings(image.gray, "line")):  # blank, or too small to hold writing
+    st.stop()  # said; distorting nothing step by step would only chart meaningless readings
 
 truth = st.text_input("True text (needed to count errors; it comes with examples and IAM lines)",
                       value=image.truth or "", key=f"st_truth_{image.digest}").strip()

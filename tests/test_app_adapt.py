@@ -73,6 +73,21 @@ def upload(at: AppTest, n_lines: int, n_written: int) -> AppTest:
     return run(at)
 
 
+@pytest.mark.parametrize("shape, says", [((4, 6), "too small to hold writing"), ((1200, 900), "No ink found")])
+def test_an_odd_uploaded_page_gets_the_sentence_not_a_line_count(easter2, shape, says):
+    """A blank page or a 6x4 image: said as on Recognize, not "0 line(s) of writing found"."""
+    gray = np.clip(np.random.default_rng(1).normal(246, 3, shape), 0, 255).astype(np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(gray).save(buf, format="PNG")
+    at = open_page()
+    at.radio(key="yh_source").set_value("Upload a photo of a page")
+    run(at)
+    at.file_uploader(key="yh_upload").upload("odd.png", buf.getvalue(), "image/png")
+    run(at)
+    assert any(says in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not at.error and not at.expander  # no line count, no lines matched to the sentences
+
+
 def test_upload_a_page_adapt_and_see_before_and_after(easter2):
     at = upload(open_page(), 4, 4)
     assert not at.error

@@ -70,7 +70,7 @@ def quick_readers(monkeypatch):
     from app import resources
     from htr.types import Recognition
 
-    def reading(name, digest, layout, gray, decoder="greedy"):
+    def reading(name, digest, layout, gray, decoder="greedy", **kw):  # kw: a long reading's cancel, progress
         return Recognition("the dog .", 0.01, name, (0.95,) * 9), None
 
     monkeypatch.setattr(resources, "try_recognize", reading)
@@ -227,6 +227,28 @@ def test_odd_images_get_a_sentence_and_no_empty_download(easter2, shape, says):
     assert not reading_html(at) and not downloads(at)  # nothing read, nothing empty to download
 
 
+ODD = {"blank": ("No ink found", lambda: np.clip(np.random.default_rng(0).normal(246, 3, (300, 900)), 0, 255)
+                  .astype(np.uint8)),
+       "6x4": ("too small to hold writing", lambda: np.where(np.arange(24).reshape(4, 6) % 5 == 0, 0, 250)
+               .astype(np.uint8))}
+
+
+@pytest.mark.parametrize("odd", list(ODD))
+@pytest.mark.parametrize("page, key", [("stress", "st"), ("inside", "in")])
+def test_stress_and_inside_say_what_is_odd_about_an_uploaded_image_and_read_nothing(easter2, page, key, odd):
+    """Every page that reads a user's image says the sentence (not only Recognize and Compare)."""
+    says, make = ODD[odd]
+    at = open_page(page)
+    at.radio(key=f"{key}_source").set_value("Upload")
+    rerun(at)
+    at.file_uploader(key=f"{key}_upload").upload("odd.png", png(make()), "image/png")
+    rerun(at)
+    assert any(says in w.value for w in at.warning), [w.value for w in at.warning]
+    assert not plotly_keys(at) and not reading_html(at)  # no chart, no CTC picture, no reading of nothing
+    if page == "stress":
+        assert not [b for b in at.button if b.key == "st_run"]  # nothing offered to read step by step
+
+
 def test_a_paragraph_read_as_one_line_asks_to_read_it_as_a_page(easter2):
     at = open_page("recognize")
     at.radio(key="rec_group").set_value("Computer fonts")
@@ -248,7 +270,7 @@ def test_a_doubtful_reading_is_called_low_confidence(easter2, monkeypatch, probs
     from app import resources
     from htr.types import Recognition
 
-    def reading(name, digest, layout, gray, decoder="greedy"):
+    def reading(name, digest, layout, gray, decoder="greedy", **kw):  # kw: a long reading's cancel, progress
         return Recognition("M m", 0.01, name, probs), None
 
     monkeypatch.setattr(resources, "try_recognize", reading)
