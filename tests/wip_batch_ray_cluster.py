@@ -1,6 +1,30 @@
-# NOT IN THE SUITE YET (issue 17): pytest does not collect this file (no test_ prefix). Its first test never saw
-# an actor start on the two 1-CPU nodes (suspect: the actor pool asks num_cpus=threads plus a runtime_env);
-# rename it to tests/test_batch_ray.py once the Ray executor runs here.
+# NOT IN THE SUITE YET (issue 17): pytest does not collect this file (no test_ prefix); run it by name:
+#   .venv/bin/python -m pytest -q tests/wip_batch_ray_cluster.py
+# Rename it to tests/test_batch_ray.py (git mv) once it has passed here, whole, on a machine whose cores are
+# not taken, in a few minutes.
+#
+# Where it stands (2026-12-03, a session on a 2-core machine whose cores a 90-minute training run held, this
+# session's processes at nice 19; load average 9-17):
+# * The suspected cause of the earlier hang was real and is fixed in htr/batch.py: an actor asked
+#   num_cpus=threads, which no 1-CPU node can give when threads > 1, and such an actor is never placed.
+#   plan_workers now asks for at most what the largest node has (a fraction when --workers would not fit
+#   otherwise) and the actor sets its int8 threads inside itself; tests/test_batch.py tests the arithmetic.
+# * What stopped every run this session came before any actor: Ray itself did not start. Ray 2.60's raylet
+#   waits a fixed 15 s (not a setting: RAY_agent_register_timeout_ms and RAY_raylet_start_wait_time_s do not
+#   change it) for its Python dashboard and runtime-env agents to write their port files, then aborts
+#   ("Check failed ... Timed out waiting for file .../metrics_agent_port_..." or
+#   ".../dashboard_agent_listen_port_...", raylet.err). Here `python -c "import ray"` alone took 14-15 s of wall
+#   time for 0.6 s of CPU, and the agents 25-30 s: a plain local ray.init failed 3 times out of 3, and the
+#   two-node cluster below started on its second try once out of two (about 4 min to start both nodes).
+#   Passing the agents' ports explicitly does not help: the raylet still waits for the listen-port file.
+#   htr.batch.ray_start_problem now names that cause in batch's error message.
+# * On the run where the cluster did start, the driver's ray.init(address=...) then sat for minutes in
+#   GcsClient connect (py-bt: node.py _init_gcs_client) while the first try's GCS, left running by the failed
+#   Cluster(), was still alive; the fixture now kills whatever a failed try left (processes naming this
+#   module's own RAY_TMPDIR) before the next try. Not yet seen to get further: no actor, killed-worker or
+#   Ctrl-C + --resume result has been observed on this machine, so none of the three is claimed to pass.
+# * The fixture keeps everything of its clusters in a temporary RAY_TMPDIR of its own and removes it, with
+#   any process still naming it, whatever happens.
 """python -m htr batch on Ray Data, on a local two-node Ray cluster (ray.cluster_utils.Cluster, one CPU and a
 100 MB object store per node, no dashboard): the same texts as recognize, a worker process killed in the
 middle of a run (its task runs again: every line once), and a run stopped with Ctrl-C and finished with
@@ -11,15 +35,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import threading
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
-from htr.batch import RESULTS, load_complete, read_file, run_batch
+from htr.batch import RESULTS, load_complete, ray_start_problem, read_file, run_batch
 
 pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray", reason="Ray is in requirements.txt")
@@ -28,17 +54,71 @@ from ray.cluster_utils import Cluster  # noqa: E402
 NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": "127.0.0.1"}
 
 
+START_TRIES = 2
+
+
+def _start_cluster() -> Cluster:
+    """Two 1-CPU nodes; a second try when Ray's processes do not start (a busy machine), then a failure that
+    says why (the raylet's log)."""
+    problem = ""
+    for _ in range(START_TRIES):
+        t0, c = time.time(), None
+        try:
+            c = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
+            c.add_node(**NODE)
+            c.wait_for_nodes()
+            return c
+        except Exception as exc:  # noqa: BLE001 - reported below
+            problem = f"{type(exc).__name__}: {exc}; {ray_start_problem(t0) or 'the raylet log says nothing'}"
+            if c is not None:
+                c.shutdown()
+            if os.environ.get("RAY_TMPDIR"):
+                _kill_leftovers(os.environ["RAY_TMPDIR"])  # what the failed try left (its GCS, its agents)
+    pytest.fail(f"the two-node Ray cluster did not start in {START_TRIES} tries: {problem}")
+
+
+def _kill_leftovers(tmp: str) -> list[int]:
+    """SIGKILL every process whose command line names ``tmp`` (this module's Ray folder: only the processes of
+    its own clusters, e.g. a GCS left by a start that failed half-way); returns their ids."""
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if tmp in cmdline:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+            except OSError:
+                pass
+    return killed
+
+
 @pytest.fixture(scope="module")
 def cluster():
-    c = Cluster(initialize_head=True, head_node_args={**NODE, "include_dashboard": False})
+    """The cluster, in a temporary folder of its own (RAY_TMPDIR: its sessions, sockets and logs), shut down and
+    removed at the end whatever happens: no Ray process or /tmp/ray session outlives this module."""
+    tmp = tempfile.mkdtemp(prefix="htr-ray-", dir="/tmp")  # short: Ray's socket paths must stay < 108 bytes
+    before = os.environ.get("RAY_TMPDIR")
+    os.environ["RAY_TMPDIR"] = tmp
+    c = None
     try:
-        c.add_node(**NODE)
-        c.wait_for_nodes()
+        c = _start_cluster()
         yield c
     finally:
         if ray.is_initialized():
             ray.shutdown()
-        c.shutdown()
+        if c is not None:
+            c.shutdown()
+        _kill_leftovers(tmp)
+        if before is None:
+            os.environ.pop("RAY_TMPDIR", None)
+        else:
+            os.environ["RAY_TMPDIR"] = before
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
