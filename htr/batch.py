@@ -65,6 +65,8 @@ ERRORS = "errors.jsonl"
 PARQUET = "results.parquet"
 #: The object store of a Ray started here: rows of text only travel through it (images are read by the workers).
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20
+#: Starts of a local Ray when its raylet gives up waiting for its agents (a machine too busy for Ray's 15 s).
+LOCAL_START_TRIES = 2
 
 
 class BatchError(Exception):
@@ -341,9 +343,20 @@ def _start_ray(address: str | None, cpus: int | None):
     kwargs = dict(log_to_driver=False, logging_level=logging.ERROR)
     if address:
         ray.init(address=address, **kwargs)
-    else:  # one machine: Ray talks over loopback only, no dashboard, a small object store (rows of text)
-        ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                 include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
+        return True
+    # one machine: Ray talks over loopback only, no dashboard, a small object store (rows of text), as many
+    # CPUs as cores. A raylet that gave up waiting for its agents (a busy machine, see ray_start_problem) gets
+    # LOCAL_START_TRIES tries in all; another failure goes up at once.
+    for attempt in range(1, LOCAL_START_TRIES + 1):
+        t0 = time.time()
+        try:
+            ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                     include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
+            return True
+        except Exception:
+            ray.shutdown()  # what part of it did start
+            if attempt == LOCAL_START_TRIES or not ray_start_problem(t0):
+                raise
     return True
 
 

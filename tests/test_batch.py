@@ -216,3 +216,31 @@ def test_a_ray_that_cannot_start_says_why(tmp_path, monkeypatch):
                                      "Check failed: Timed out waiting for file /tmp/ray/x/metrics_agent_port_1\n")
     assert "too busy" in ray_start_problem()
     assert ray_start_problem(since=4e9) == ""  # an older session's log is not this start's reason
+
+
+def test_a_local_ray_too_slow_to_start_gets_a_second_try(monkeypatch):
+    """ray.init fails once as on a busy machine (the raylet's log says it gave up on its agents): the local start
+    shuts down what did start and tries again; a failure of another kind is not retried."""
+    ray = pytest.importorskip("ray")
+    import htr.batch as batch
+
+    calls, shutdowns = [], []
+
+    def init(**kwargs):
+        calls.append(kwargs)
+        if len(calls) == 1:
+            raise Exception("The current node timed out during startup.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: shutdowns.append(1))
+    monkeypatch.setattr(batch, "ray_start_problem", lambda since=0.0: "Ray's raylet stopped after waiting 15 s")
+    assert batch._start_ray(None, None) is True
+    assert len(calls) == 2 and len(shutdowns) == 1
+    assert calls[1]["num_cpus"] == (__import__("os").cpu_count() or 1)  # workers = cores
+
+    calls.clear()
+    monkeypatch.setattr(batch, "ray_start_problem", lambda since=0.0: "")
+    with pytest.raises(Exception, match="timed out"):
+        batch._start_ray(None, None)
+    assert len(calls) == 1
