@@ -348,16 +348,53 @@ def _start_ray(address: str | None, cpus: int | None):
     # CPUs as cores. A raylet that gave up waiting for its agents (a busy machine, see ray_start_problem) gets
     # LOCAL_START_TRIES tries in all; another failure goes up at once.
     for attempt in range(1, LOCAL_START_TRIES + 1):
-        t0 = time.time()
+        t0, before = time.time(), _children()
         try:
             ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                      include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
             return True
         except Exception:
-            ray.shutdown()  # what part of it did start
+            ray.shutdown()  # what part of it did start, as far as Ray knows
+            _end_ray_children(before)  # and what it does not: a failed start leaves its GCS and monitors
             if attempt == LOCAL_START_TRIES or not ray_start_problem(t0):
                 raise
     return True
+
+
+def _children() -> set[int]:
+    """The ids of this process's child processes (Linux /proc; empty elsewhere)."""
+    me, found = os.getpid(), set()
+    try:
+        entries = [e for e in os.listdir("/proc") if e.isdigit()]
+    except OSError:
+        return found
+    for entry in entries:
+        try:
+            with open(f"/proc/{entry}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
+                found.add(int(entry))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _end_ray_children(before: set[int]) -> list[int]:
+    """SIGKILL this process's Ray children born since ``before`` (a start that failed half-way leaves its GCS,
+    monitor and dashboard running, which ray.shutdown does not know of); returns their ids."""
+    import signal
+
+    ended = []
+    for pid in sorted(_children() - before):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            if f"{os.sep}ray{os.sep}" in cmdline:
+                os.kill(pid, signal.SIGKILL)
+                ended.append(pid)
+        except OSError:
+            continue
+    return ended
 
 
 def ray_start_problem(since: float = 0.0) -> str:

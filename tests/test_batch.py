@@ -244,3 +244,31 @@ def test_a_local_ray_too_slow_to_start_gets_a_second_try(monkeypatch):
     with pytest.raises(Exception, match="timed out"):
         batch._start_ray(None, None)
     assert len(calls) == 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc (Linux)")
+def test_a_failed_ray_start_leaves_no_process(tmp_path):
+    """What a failed start leaves (a GCS, monitors: Ray programs under .../ray/) is ended; other children are
+    not."""
+    import subprocess
+    import sys
+
+    from htr.batch import _children, _end_ray_children
+
+    fake = tmp_path / "ray" / "gcs_server.py"  # a "Ray program": its path has /ray/ in it
+    fake.parent.mkdir()
+    fake.write_text("import time\ntime.sleep(120)\n", encoding="utf-8")
+    before = _children()
+    ray_like = subprocess.Popen([sys.executable, str(fake)])
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        deadline = 50
+        while not {ray_like.pid, other.pid} <= _children() and deadline:
+            deadline -= 1
+        assert _end_ray_children(before) == [ray_like.pid]
+        assert ray_like.wait(timeout=60) == -9 and other.poll() is None
+    finally:
+        for proc in (ray_like, other):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
