@@ -15,7 +15,8 @@
 #   ("Check failed ... Timed out waiting for file .../metrics_agent_port_..." or
 #   ".../dashboard_agent_listen_port_...", raylet.err). Here `python -c "import ray"` alone took 14-15 s of wall
 #   time for 0.6 s of CPU, and the agents 25-30 s: a plain local ray.init failed 3 times out of 3, and the
-#   two-node cluster below started on its second try once out of two (about 4 min to start both nodes).
+#   two-node cluster below started on its second try once out of four runs (about 4 min to start both
+#   nodes); the other three runs failed both tries, each in about 2 min, with that reason.
 #   Passing the agents' ports explicitly does not help: the raylet still waits for the listen-port file.
 #   htr.batch.ray_start_problem now names that cause in batch's error message.
 # * On the run where the cluster did start, the driver's ray.init(address=...) then sat for minutes in
@@ -78,8 +79,10 @@ def _start_cluster() -> Cluster:
 
 
 def _kill_leftovers(tmp: str) -> list[int]:
-    """SIGKILL every process whose command line names ``tmp`` (this module's Ray folder: only the processes of
-    its own clusters, e.g. a GCS left by a start that failed half-way); returns their ids."""
+    """SIGKILL every process whose command line or open files name ``tmp`` (this module's Ray folder: only the
+    processes of its own clusters, e.g. a GCS left by a start that failed half-way, or an agent whose raylet
+    died: Ray's agents rename themselves, ``ray::DashboardAgent``, but keep their logs open); returns their
+    ids."""
     killed = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -88,6 +91,11 @@ def _kill_leftovers(tmp: str) -> list[int]:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
+        if tmp not in cmdline:
+            try:
+                cmdline = " ".join(os.readlink(fd) for fd in (entry / "fd").iterdir())
+            except OSError:
+                continue
         if tmp in cmdline:
             try:
                 os.kill(int(entry.name), signal.SIGKILL)
