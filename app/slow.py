@@ -7,8 +7,10 @@
   button (:func:`confirm_long`), then shows a progress bar with a Stop button
   while it runs (:func:`read_with_progress`). Stop stops the computation, not
   only the wait: the reader looks at a cancel event between the page's text
-  boxes (:meth:`htr.engines.easyocr_engine.EasyOCREngine.recognize`), and the
-  page sets it when Stop is pressed or the page moves on (:func:`wait_for`).
+  boxes (:meth:`htr.engines.easyocr_engine.EasyOCREngine.recognize`), and
+  Stop's callback sets it (:func:`stop_reading`). Any other click lets the
+  reading go on: the next run of the page waits for the same cached result
+  instead of starting again.
 """
 
 from __future__ import annotations
@@ -96,9 +98,9 @@ def read_with_progress(name: str, digest: str, layout: str, gray: np.ndarray, ke
 
     The reading runs in a thread; the bar moves with the text boxes read (with the
     time spent against the estimate until the first box). Stop ends the reading
-    itself: its callback sets the reading's cancel event, and so does the page when
-    its run is interrupted (any click reruns the page); the reader stops after the
-    box it is on. The page says it was stopped and does not start again until asked.
+    itself: its callback (:func:`stop_reading`) sets the reading's cancel event and the
+    reader stops after the box it is on. The page says it was stopped and does not
+    start again until asked.
     Returns ``(result, error)``, or ``(None, None)`` when stopped.
     """
     if not is_long(name, layout, gray):
@@ -123,15 +125,10 @@ def read_with_progress(name: str, digest: str, layout: str, gray: np.ndarray, ke
                                                progress=lambda done, total: steps.__setitem__(slice(None),
                                                                                               [done, total]))
 
-    def pressed_stop():
-        cancel.set()  # the reader stops after the text box it is on
-        st.session_state[f"{key}_stopped"] = digest
-        st.session_state.pop(go, None)
-
     thread = threading.Thread(target=work, name=f"htr-long-{name}", daemon=True)
     add_script_run_ctx(thread, get_script_run_ctx())
     stop = st.empty()
-    stop.button("Stop", key=f"{key}_stop", on_click=pressed_stop,
+    stop.button("Stop", key=f"{key}_stop", on_click=stop_reading, args=(key, digest, cancel),
                 help="Stops the reading itself (after the text box it is on), not only the wait.")
     bar = st.progress(0.0, text=f"{resources.engine_title(name)} is reading the page…")
     t0 = time.monotonic()
@@ -150,7 +147,9 @@ def read_with_progress(name: str, digest: str, layout: str, gray: np.ndarray, ke
                          f"about {expected:.0f} s")
 
     thread.start()
-    wait_for(thread, cancel, tick)
+    while thread.is_alive():
+        tick()
+        thread.join(0.5)
     bar.empty()
     stop.empty()
     if cancel.is_set():  # stopped (the button's callback ran in this session)
@@ -158,17 +157,9 @@ def read_with_progress(name: str, digest: str, layout: str, gray: np.ndarray, ke
     return out.get("value", (None, "the reading ended without a result"))
 
 
-def wait_for(thread: threading.Thread, cancel: threading.Event, tick, every: float = 0.5) -> None:
-    """Wait for ``thread``, calling ``tick()`` every ``every`` seconds.
-
-    When the wait is cut short (Streamlit raises out of ``tick``'s page update once the
-    page reruns: Stop, another click, the tab closed), ``cancel`` is set before the
-    exception goes on, so the reading stops too instead of running on unseen.
-    """
-    try:
-        while thread.is_alive():
-            tick()
-            thread.join(every)
-    except BaseException:
-        cancel.set()
-        raise
+def stop_reading(key: str, digest: str, cancel: threading.Event) -> None:
+    """Stop's callback: stop the reading itself (``cancel``: the reader stops after the text box it
+    is on) and remember that this page's reading of ``digest`` was stopped (not started again)."""
+    cancel.set()
+    st.session_state[f"{key}_stopped"] = digest
+    st.session_state.pop(_go_key(key, digest), None)

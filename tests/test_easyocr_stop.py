@@ -92,34 +92,41 @@ def test_try_recognize_passes_the_event_and_says_stopped_as_none_none(monkeypatc
     assert reader.recognised == []
 
 
-def test_a_wait_cut_short_sets_the_cancel_event_so_the_reading_stops():
-    """Streamlit raises out of the page's progress update when the page reruns (Stop, or another click):
-    the wait then sets the event, and the reading thread stops at its next box."""
-    from app.slow import wait_for
+def _page_reading():
+    import numpy as np
+    import streamlit as st
 
-    cancel = threading.Event()
-    reader = FakeReader(on_box=lambda n: time.sleep(0.2))
+    from app import slow
+
+    gray = np.full((2000, 3000), 255, np.uint8)  # 6 megapixels: a page, a long reading
+    st.session_state["t_go_d1"] = True  # its warning already confirmed
+    result, error = slow.read_with_progress("easyocr", "d1", "page", gray, "t")
+    st.write("stopped" if result is None and error is None else f"read: {result}")
+
+
+def test_stop_pressed_while_a_page_is_read_stops_the_reader(monkeypatch):
+    """Stop's callback (slow.stop_reading, what the button calls) reaches the reader running in its
+    thread: the reader stops after the box it is on, and the page says stopped, not a result."""
+    from streamlit.testing.v1 import AppTest
+
+    from app import resources, slow
+
+    seen = {}
+    # the user presses Stop while the second box is read (the callback, in this session)
+    reader = FakeReader(on_box=lambda n: slow.stop_reading("t", "d1", seen["cancel"]) if n == 1 else None)
     engine = engine_with(reader)
-    outcome = {}
 
-    def work():
+    def read(name, digest, layout, gray, decoder="greedy", cancel=None, progress=None):
+        seen["cancel"] = cancel
         try:
-            engine.recognize(PAGE, "page", cancel=cancel)
-            outcome["end"] = "finished"
+            return engine.recognize(gray, "page", cancel=cancel, progress=progress), None
         except ReadingStopped:
-            outcome["end"] = "stopped"
+            return None, None
 
-    thread = threading.Thread(target=work)
-    thread.start()
-    ticks = []
-
-    def tick():
-        ticks.append(1)
-        if len(ticks) == 2:
-            raise RuntimeError("the page reran")  # what StopException / RerunException do
-
-    with pytest.raises(RuntimeError):
-        wait_for(thread, cancel, tick, every=0.1)
-    assert cancel.is_set()
-    thread.join(5)
-    assert outcome == {"end": "stopped"} and len(reader.recognised) < len(BOXES)
+    monkeypatch.setattr(resources, "try_recognize", read)
+    monkeypatch.setattr(slow, "is_loaded", lambda name: True)
+    at = AppTest.from_function(_page_reading, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert seen["cancel"].is_set()
+    assert 1 <= len(reader.recognised) < len(BOXES)  # the boxes after the Stop never computed
+    assert any(m.value == "stopped" for m in at.markdown)
