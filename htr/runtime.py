@@ -33,6 +33,10 @@ in memory to TensorFlow Lite with dynamic-range int8 weights and run by
 XNNPACK, is the engine's default reading path on a CPU (2-3x faster than
 bfloat16 here, same CER to about 0.1 point); the "inside the model" views
 keep :class:`FastEaster2` (they need the gates and exact probabilities).
+**int8-full** (an option, precision ``"int8-full"``): the same graph with
+activations quantised too, calibrated on training-split lines
+(:mod:`htr.calibration`), for CPUs without int8 dot-product instructions
+(AVX2 only), where dynamic range quantises every layer's input per call.
 
 Nothing here imports Streamlit; TensorFlow is imported when a
 :class:`FastEaster2` or :class:`LiteEaster2` is built.
@@ -90,9 +94,16 @@ def bf16_supported() -> bool:
     return False
 
 
-#: Precisions of Easter2's reading path: "int8" (:class:`LiteEaster2`) and the float ones (:class:`FastEaster2`).
-PRECISIONS = ("int8", "bfloat16", "float32")
-_PRECISION_NAMES = {"int8": "int8", "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+#: Precisions of Easter2's reading path: "int8" (:class:`LiteEaster2`, dynamic range: int8 weights,
+#: activations quantised on the fly), "int8-full" (:class:`LiteEaster2` with a calibration set:
+#: int8 weights *and* activations, ranges calibrated on training-split lines; an option, not a
+#: default) and the float ones (:class:`FastEaster2`).
+PRECISIONS = ("int8", "int8-full", "bfloat16", "float32")
+#: The int8 precisions (both read through TensorFlow Lite, layout policy only).
+INT8_PRECISIONS = ("int8", "int8-full")
+_PRECISION_NAMES = {"int8": "int8", "float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+                    "int8-full": "int8-full", "int8full": "int8-full", "int8_full": "int8-full",
+                    "full-int8": "int8-full"}
 
 
 def requested_precision() -> str | None:
@@ -103,8 +114,8 @@ def requested_precision() -> str | None:
 def default_dtype() -> str:
     """The float dtype: ``$HTR_PRECISION`` (float32 | bfloat16) if set, else bfloat16 where the CPU has it.
 
-    With ``HTR_PRECISION=int8`` this is the float dtype beside it (the model
-    views, and the fallback where the int8 path cannot be built).
+    With ``HTR_PRECISION=int8`` (or ``int8-full``) this is the float dtype beside
+    it (the model views, and the fallback where the int8 path cannot be built).
     """
     env = requested_precision()
     if env in ("float32", "bfloat16"):
@@ -258,7 +269,8 @@ class FastEaster2:
                 pad = tf.nn.relu(pad)
         return y, pad
 
-    def _forward(self, x, aux, mode: str, inspect: bool):
+    def _forward(self, x, aux, mode: str, inspect: bool, logits: bool = False):
+        """The pass; ``logits=True`` stops before the softmax (float32 logits, not with ``inspect``)."""
         tf = self.tf
         cd = self.dtype
         f32 = tf.float32
@@ -310,6 +322,8 @@ class FastEaster2:
                 out[f"unit{u}_out"] = tf.cast(h[:, 0], f32)
         for i, c in enumerate(self.head):
             h, pad = self._conv(h, pad, c, i < 2, None)
+        if logits and not inspect:
+            return tf.cast(h[:, 0], f32)
         probs = tf.nn.softmax(tf.cast(h[:, 0], f32), axis=-1)
         if inspect:
             out["probs"] = probs
@@ -391,17 +405,43 @@ class LiteEaster2:
     must equal ``layout_steps``; returns the softmax (B, W/4, 80), float32.
     Raises :class:`LiteUnavailable` when ``tf.lite`` is missing or the
     conversion fails.
+
+    **Full int8** (``calibration``: layout inputs, each (1, W, 80) float32, of
+    training-split lines — :func:`htr.calibration.calibration_inputs`): the
+    converter is also given these lines as its representative data set, so
+    every activation gets a fixed int8 scale (per tensor, from the minimum
+    and maximum it took over them) and the convolutions, SE modules and adds
+    run int8 in, int8 out (XNNPACK's QS8 kernels; no per-call quantisation of
+    each layer's input, the point on CPUs without VNNI). Only the logits leave
+    the graph (dequantised); the softmax is taken here in float32, so
+    probabilities are not rounded to 1/256 (what a beam or LM decoder reads).
+    Building calibrates by running the float graph over the lines, so it
+    takes longer than the dynamic-range conversion (tens of seconds; about a
+    second more per calibration line). The flatbuffer stays in memory like
+    the dynamic-range one. A line's reading depends only on itself and on the
+    calibration set, never on other lines of its batch.
     """
 
     mode = "layout"
 
-    def __init__(self, model, layout_steps: int = WIDTH // STRIDE, threads: int | None = None):
+    def __init__(self, model, layout_steps: int = WIDTH // STRIDE, threads: int | None = None,
+                 calibration=None):
         import warnings
 
         import tensorflow as tf
 
         self.steps = int(layout_steps)
         self.threads = threads or lite_threads()
+        self.full = calibration is not None
+        if self.full:
+            calibration = [np.ascontiguousarray(c, np.float32) for c in calibration]
+            if not calibration:
+                raise LiteUnavailable("full int8 needs calibration lines, and none were given")
+            for c in calibration:
+                if c.ndim != 3 or c.shape[0] != 1 or c.shape[2] != HEIGHT or c.shape[1] % STRIDE:
+                    raise ValueError(f"a calibration input must be (1, W, {HEIGHT}) with W a multiple of "
+                                     f"{STRIDE}, got {c.shape}")
+        self.calibration_lines = len(calibration) if self.full else 0
         lite = getattr(tf, "lite", None)
         if lite is None or not hasattr(lite, "TFLiteConverter") or not hasattr(lite, "Interpreter"):
             raise LiteUnavailable(f"this TensorFlow ({tf.__version__}) has no tf.lite")
@@ -410,15 +450,21 @@ class LiteEaster2:
             fast = FastEaster2(model, "float32")
             steps = tf.constant(self.steps, tf.int32)
             module = tf.Module()  # what the converter tracks the traced function by
+            full = self.full
             module.fn = tf.function(
-                lambda x: fast._forward(x, steps, "layout", False),
+                lambda x: fast._forward(x, steps, "layout", False, logits=full),
                 input_signature=[tf.TensorSpec([None, None, HEIGHT], tf.float32)],
             )
             converter = lite.TFLiteConverter.from_concrete_functions([module.fn.get_concrete_function()], module)
             converter.optimizations = [lite.Optimize.DEFAULT]
+            if full:
+                # a representative data set makes the converter quantise activations too (float
+                # input and output kept: the graph quantises the input and dequantises the logits)
+                converter.representative_dataset = lambda: ([c] for c in calibration)
             self.blob = converter.convert()
         except Exception as exc:  # the converter's errors are many and version-dependent
-            raise LiteUnavailable(f"int8 conversion failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
+            what = "full int8" if self.full else "int8"
+            raise LiteUnavailable(f"{what} conversion failed: {type(exc).__name__}: {str(exc)[:200]}") from exc
         self.convert_s = time.perf_counter() - t0
         try:
             with warnings.catch_warnings():
@@ -431,10 +477,14 @@ class LiteEaster2:
         self._out = self._it.get_output_details()[0]["index"]
         self._shape: tuple | None = None
         self._lock = threading.Lock()
-        self.dtype_name = "int8"
+        self.dtype_name = "int8-full" if self.full else "int8"
 
     def describe(self) -> str:
-        return f"int8 (TensorFlow Lite, XNNPACK, {self.threads} thread{'s' if self.threads > 1 else ''})"
+        threads = f"{self.threads} thread{'s' if self.threads > 1 else ''}"
+        if self.full:
+            return (f"full int8 (weights and activations, calibrated on {self.calibration_lines} training-split "
+                    f"lines; TensorFlow Lite, XNNPACK, {threads})")
+        return f"int8 (TensorFlow Lite, XNNPACK, {threads})"
 
     def run(self, x: np.ndarray, aux, mode: str = "layout", inspect: bool = False) -> np.ndarray:
         if mode != "layout" or inspect:
@@ -451,7 +501,11 @@ class LiteEaster2:
                 self._shape = x.shape
             self._it.set_tensor(self._in, x)
             self._it.invoke()
-            return self._it.get_tensor(self._out)  # a copy
+            out = self._it.get_tensor(self._out)  # a copy
+        if self.full:  # logits: the softmax in float32
+            out = np.exp(out - out.max(axis=-1, keepdims=True))
+            out /= out.sum(axis=-1, keepdims=True)
+        return out
 
     def warm_up(self, widths=(1024,)) -> None:
         """Allocate and run once per width (XNNPACK packs the weights on the first call)."""

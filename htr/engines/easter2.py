@@ -12,7 +12,7 @@ from htr import ctc
 from htr.engines.base import Engine
 from htr.errors import EngineFailed, EngineUnavailable
 from htr.preprocess import HEIGHT, STRIDE, WIDTH, Prepared, prepare_line
-from htr.runtime import PRECISIONS, compute_width
+from htr.runtime import INT8_PRECISIONS, PRECISIONS, compute_width
 from htr.types import Box, Recognition
 
 
@@ -42,7 +42,7 @@ class Easter2Engine(Engine):
     float32; the layout is computed only a little past the ink).
 
     ``precision`` of the *reading* (:meth:`recognize`, :meth:`read_lines`):
-    "int8", "bfloat16" or "float32"; None (default) is ``$HTR_PRECISION`` if
+    "int8", "int8-full", "bfloat16" or "float32"; None (default) is ``$HTR_PRECISION`` if
     set, else int8 on a CPU (:class:`htr.runtime.LiteEaster2`: the same layout
     graph through TensorFlow Lite with int8 weights, built in memory when the
     model loads) and the float dtype where TensorFlow sees a GPU. The float
@@ -50,7 +50,10 @@ class Easter2Engine(Engine):
     native bf16, else float32). Where the int8 path cannot be built (no
     ``tf.lite``, a conversion error) the engine reads in the float dtype and
     :meth:`availability` says why. The int8 path covers the layout policy
-    only: ``width=None`` reads in the float dtype.
+    only: ``width=None`` reads in the float dtype. "int8-full" (never chosen
+    by default) quantises activations too, calibrated on training-split lines
+    of the IAM copy and the real hands (:mod:`htr.calibration`, read when the
+    model loads); where there are none it reads in the float dtype and says so.
 
     The "inside the model" views (:meth:`analyze`: probabilities, SE gates,
     activations; :meth:`saliency`) always run the float path: int8 has no
@@ -131,9 +134,9 @@ class Easter2Engine(Engine):
 
     @property
     def reading_precision(self) -> str:
-        """"int8", "bfloat16" or "float32": what :meth:`recognize` runs (loads the model)."""
+        """"int8", "int8-full", "bfloat16" or "float32": what :meth:`recognize` runs (loads the model)."""
         self._load()
-        return "int8" if self._lite is not None else self._fast.dtype.name
+        return self._lite.dtype_name if self._lite is not None else self._fast.dtype.name
 
     def availability(self) -> tuple[bool, str]:
         from htr.weights import weights_path  # no Keras import just to look for a file
@@ -322,44 +325,62 @@ def _width_groups(widths: list[int]) -> list[list[int]]:
     return groups[::-1]
 
 
-#: The int8 reader per (weights file, layout steps): a LiteEaster2, or the reason it could not be built.
+#: The int8 reader per (weights file, layout steps, "int8" | "int8-full"): a LiteEaster2, or the
+#: reason it could not be built.
 _LITES: dict = {}
 
 
-def _wants_int8(precision) -> tuple[bool, str]:
-    """Whether to read in int8 (explicitly, or by default on a CPU), and the reason when not."""
+def _wants_int8(precision) -> tuple[str | None, str]:
+    """Which int8 reader to use ("int8" by default on a CPU, "int8-full" only when asked for), or
+    None and the reason."""
     from htr.runtime import requested_precision
 
     want = precision or requested_precision()
     if want is not None:
-        return want == "int8", f"precision {want} requested"
+        return (want if want in INT8_PRECISIONS else None), f"precision {want} requested"
     import tensorflow as tf
 
     if tf.config.list_physical_devices("GPU"):
-        return False, "TensorFlow sees a GPU"
-    return True, ""
+        return None, "TensorFlow sees a GPU"
+    return "int8", ""
+
+
+def _build_lite(model, steps: int, kind: str):
+    """A LiteEaster2 of ``kind``; raises LiteUnavailable (full int8: also where nothing calibrates it)."""
+    from htr.runtime import LiteEaster2, LiteUnavailable
+
+    if kind != "int8-full":
+        return LiteEaster2(model, steps)
+    from htr.calibration import calibration_inputs
+    from htr.data.lines import DataError
+
+    try:
+        calibration = calibration_inputs()
+    except DataError as exc:
+        raise LiteUnavailable(str(exc)) from exc
+    return LiteEaster2(model, steps, calibration=calibration)
 
 
 def _reading_path(weights, precision, mode, layout, model, fast):
     """(the int8 reader or None, a note on how the engine reads) for an engine's settings."""
-    int8, why = _wants_int8(precision)
-    if not int8:
+    kind, why = _wants_int8(precision)
+    if kind is None:
         return None, ""
     if mode != "layout":
         return None, f"reads in {fast.dtype.name}: the int8 path covers the layout width policy only"
-    from htr.runtime import LiteEaster2, LiteUnavailable
+    from htr.runtime import LiteUnavailable
 
     steps = -(-layout // STRIDE)
-    key = (*_weights_key(weights), steps)
+    key = (*_weights_key(weights), steps, kind)
     with _RUNTIMES_LOCK:
         if key not in _LITES:
             try:
-                _LITES[key] = LiteEaster2(model, steps)
+                _LITES[key] = _build_lite(model, steps, kind)
             except LiteUnavailable as exc:
                 _LITES[key] = str(exc)
         lite = _LITES[key]
     if isinstance(lite, str):
-        return None, f"int8 unavailable ({lite}): reads in {fast.dtype.name}"
+        return None, f"{kind} unavailable ({lite}): reads in {fast.dtype.name}"
     return lite, f"reads in {lite.describe()}, views in {fast.dtype.name}"
 
 
@@ -367,11 +388,12 @@ def _reading_note(weights, precision, mode, layout) -> str:
     """The note of :func:`_reading_path` where this process already built (or failed) the int8 reader."""
     from htr.runtime import default_dtype, requested_precision
 
-    if mode != "layout" or (precision or requested_precision()) not in (None, "int8"):
+    kind = precision or requested_precision() or "int8"
+    if mode != "layout" or kind not in INT8_PRECISIONS:
         return ""
-    lite = _LITES.get((*_weights_key(weights), -(-layout // STRIDE)))
+    lite = _LITES.get((*_weights_key(weights), -(-layout // STRIDE), kind))
     if lite is None:
         return ""
     if isinstance(lite, str):
-        return f"int8 unavailable ({lite}): reads in {default_dtype()}"
+        return f"{kind} unavailable ({lite}): reads in {default_dtype()}"
     return f"reads in {lite.describe()}, views in {default_dtype()}"
