@@ -142,6 +142,28 @@ def test_precision_names(weights, monkeypatch):
     assert Easter2Engine(weights=weights, width=None, precision="int8").reading_precision != "int8"
 
 
+def test_int8_full_without_training_lines_reads_in_float_and_says_why(weights, tmp_path, monkeypatch):
+    """Full int8 is calibrated on training-split lines read when the model loads: where there are
+    none (no IAM copy, no hands) the engine reads on the float path and its status says why."""
+    import shutil
+
+    from htr.engines.easter2 import Easter2Engine
+    from htr.runtime import default_dtype
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("IAM_DIR", str(empty))
+    monkeypatch.setenv("HANDS_DIR", str(empty))
+    own = tmp_path / "nocal.weights.h5"  # a file of its own: no reader cached for it
+    shutil.copyfile(weights, own)
+    eng = Easter2Engine(weights=own, precision="int8-full")
+    rec = eng.recognize(synthetic_line(seed=13))
+    assert isinstance(rec.text, str)
+    assert eng.reading_precision == default_dtype()
+    ok, status = eng.availability()
+    assert ok and "int8-full unavailable" in status and "no training-split lines" in status
+
+
 def test_analyze_shapes(engine):
     line = synthetic_line(900, 60, seed=4)
     ana = engine.analyze(line)

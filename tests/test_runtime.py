@@ -267,6 +267,73 @@ def test_int8_reads_real_lines_like_float32(iam_dir):
     assert agree / steps >= 0.99, agree / steps
 
 
+def test_int8_full_reads_real_lines_like_float32(iam_dir):
+    """Full int8 (weights and activations, calibrated on training-split lines only) bounded as
+    tightly as dynamic-range int8 above: on every time step of the real e06 lines it picks the
+    same character as float32 at 99 % of them at least (stage-8 weights: 99.3 %; dynamic range
+    99.8 %)."""
+    from htr.calibration import calibration_images, layout_input
+    from htr.data.iam import IAM
+    from htr.model import DEFAULT_WEIGHTS, load_model
+    from htr.runtime import FastEaster2, LiteEaster2
+
+    if not DEFAULT_WEIGHTS.is_file():
+        pytest.skip(f"no shipped weights at {DEFAULT_WEIGHTS}")
+    iam = IAM(iam_dir)
+    ids = [i for i in iam.available_lines() if i.startswith("e06-")]
+    if not ids:
+        pytest.skip(f"no e06 line images in {iam_dir}")
+    cal = calibration_images(iam_dir=iam_dir)
+    assert not any(i.startswith("e06-") for i, _ in cal)  # never calibrated on what it is measured on
+    m = load_model()
+    fast = FastEaster2(m, "float32")
+    full = LiteEaster2(m, calibration=[layout_input(g) for _, g in cal])
+    assert full.full and full.dtype_name == "int8-full" and full.calibration_lines == len(cal)
+    assert "calibrated on" in full.describe()
+    agree = steps = 0
+    for line_id in ids:
+        x = layout_input(iam.line_image(line_id))
+        n = prepare_line(iam.line_image(line_id), WIDTH, deskew=True).content_steps
+        ref = fast.run(x, WIDTH // 4, "layout")[0, :n]
+        out = full.run(x, WIDTH // 4)[0, :n]
+        np.testing.assert_allclose(out.sum(-1), 1.0, atol=1e-5)  # a float softmax over the int8 logits
+        agree += int((ref.argmax(-1) == out.argmax(-1)).sum())
+        steps += n
+    assert steps > 1000
+    assert agree / steps >= 0.99, agree / steps
+
+
+def test_int8_full_calibrates_on_training_lines_only(iam_dir):
+    """IAM lines of the Aachen train split (never e06-*) and lines of train writers of the
+    committed hands split: never a validation or report hand."""
+    from htr.calibration import calibration_images
+    from htr.data.hands import load_split, source_lines
+    from htr.data.iam import IAM
+
+    cal = calibration_images(iam_dir=iam_dir)
+    iam = IAM(iam_dir)
+    split = load_split()
+    hand_of = {}
+    for i, _ in cal:
+        if ":" in i:
+            source, line_id = i.split(":", 1)
+            if source not in hand_of:
+                hand_of[source] = {r.id: r.hand for r in source_lines(source)}
+            assert split[source]["train"].count(hand_of[source][line_id]) == 1, i
+        else:
+            assert not i.startswith("e06-") and iam.split_of(i, "aachen") == "train", i
+    assert any(":" not in i for i, _ in cal)  # the IAM copy's train lines are used where present
+
+
+def test_int8_full_refuses_bad_calibration_inputs(model):
+    from htr.runtime import LiteEaster2, LiteUnavailable
+
+    with pytest.raises(LiteUnavailable):
+        LiteEaster2(model, calibration=[])
+    with pytest.raises(ValueError):
+        LiteEaster2(model, calibration=[np.zeros((1, 102, 80), np.float32)])
+
+
 def test_int8_batch_reads_each_line_as_alone(lite):
     inputs = _layout_inputs()[:4]
     w = max(x.shape[1] for x, _ in inputs)
@@ -310,6 +377,9 @@ def test_precision_from_the_environment(monkeypatch):
     monkeypatch.setenv("HTR_PRECISION", "int8")
     assert requested_precision() == "int8"
     assert default_dtype() == ("bfloat16" if bf16_supported() else "float32")  # the float path beside it
+    for name in ("int8-full", "int8full", "INT8_FULL", "full-int8"):
+        monkeypatch.setenv("HTR_PRECISION", name)
+        assert requested_precision() == "int8-full"
     monkeypatch.setenv("HTR_PRECISION", "fp32")
     assert requested_precision() == default_dtype() == "float32"
     monkeypatch.setenv("HTR_PRECISION", "")
