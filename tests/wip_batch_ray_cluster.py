@@ -5,25 +5,27 @@
 #
 # Where it stands (2026-12-03, a session on a 2-core machine whose cores a 90-minute training run held, this
 # session's processes at nice 19; load average 9-17):
-# * The suspected cause of the earlier hang was real and is fixed in htr/batch.py: an actor asked
-#   num_cpus=threads, which no 1-CPU node can give when threads > 1, and such an actor is never placed.
-#   plan_workers now asks for at most what the largest node has (a fraction when --workers would not fit
-#   otherwise) and the actor sets its int8 threads inside itself; tests/test_batch.py tests the arithmetic.
-# * What stopped every run this session came before any actor: Ray itself did not start. Ray 2.60's raylet
+# * The suspected cause (an actor asking num_cpus=threads, which no 1-CPU node can give when threads > 1:
+#   such an actor is never placed) is real for threads > 1 and fixed in htr/batch.py (plan_workers: at most
+#   what the largest node has, a fraction when --workers would not fit otherwise; the actor sets its int8
+#   threads inside itself; tests/test_batch.py tests the arithmetic). It is not what these tests hit: they
+#   use one thread.
+# * Ray often did not start at all on this loaded machine. Ray 2.60's raylet
 #   waits a fixed 15 s (not a setting: RAY_agent_register_timeout_ms and RAY_raylet_start_wait_time_s do not
 #   change it) for its Python dashboard and runtime-env agents to write their port files, then aborts
 #   ("Check failed ... Timed out waiting for file .../metrics_agent_port_..." or
 #   ".../dashboard_agent_listen_port_...", raylet.err). Here `python -c "import ray"` alone took 14-15 s of wall
 #   time for 0.6 s of CPU, and the agents 25-30 s: a plain local ray.init failed 3 times out of 3, and the
-#   two-node cluster below started on its second try once out of four runs (about 4 min to start both
-#   nodes); the other three runs failed both tries, each in about 2 min, with that reason.
+#   two-node cluster below started on its second try once out of three runs (about 4 min to start both
+#   nodes); the other two runs failed both tries, each in about 2 min, with that reason.
 #   Passing the agents' ports explicitly does not help: the raylet still waits for the listen-port file.
 #   htr.batch.ray_start_problem now names that cause in batch's error message.
-# * On the run where the cluster did start, the driver's ray.init(address=...) then sat for minutes in
-#   GcsClient connect (py-bt: node.py _init_gcs_client) while the first try's GCS, left running by the failed
-#   Cluster(), was still alive; the fixture now kills whatever a failed try left (processes naming this
-#   module's own RAY_TMPDIR) before the next try. Not yet seen to get further: no actor, killed-worker or
-#   Ctrl-C + --resume result has been observed on this machine, so none of the three is claimed to pass.
+# * Why no actor was ever seen (found here, 2026-12-03): once the cluster was up, the driver's
+#   ray.init(address=cluster.address) never returned. Cluster.address names the machine's own IP
+#   (192.0.2.2:PORT) while the nodes, started with node_ip_address=127.0.0.1, listen on loopback only
+#   (connection refused there), so the driver sat in its GCS connect (py-bt: node.py _init_gcs_client) with
+#   the nodes idle. The tests now connect to 127.0.0.1:PORT (address_of). A stale GCS left by a failed first
+#   try was present the first time this was seen, but the hang came back without one: it was not the cause.
 # * The fixture keeps everything of its clusters in a temporary RAY_TMPDIR of its own and removes it, with
 #   any process still naming it, whatever happens.
 """python -m htr batch on Ray Data, on a local two-node Ray cluster (ray.cluster_utils.Cluster, one CPU and a
@@ -105,6 +107,14 @@ def _kill_leftovers(tmp: str) -> list[int]:
     return killed
 
 
+def address_of(c: Cluster) -> str:
+    """Where a driver reaches the cluster: its GCS on loopback. ``Cluster.address`` names the machine's own IP
+    (192.0.2.2 here) while the nodes, started with node_ip_address=127.0.0.1, listen on loopback only: a
+    ray.init to that address waits for ever in its GCS connect (what kept these tests from ever seeing an
+    actor)."""
+    return "127.0.0.1:" + c.address.rsplit(":", 1)[1]
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """The cluster, in a temporary folder of its own (RAY_TMPDIR: its sessions, sockets and logs), shut down and
@@ -151,7 +161,7 @@ def test_ray_reads_what_recognize_reads(cluster, iam_dir, line_images, tmp_path)
     """Two workers on two nodes; the texts equal recognize's (read_file: what `recognize` does per image)."""
     form = iam_dir / "forms" / "e06-006.png"
     images = line_images[:3] + ([str(form)] if form.is_file() else [])
-    report = run_batch(images, tmp_path / "out", ray_address=cluster.address, workers=2, batch_size=1)
+    report = run_batch(images, tmp_path / "out", ray_address=address_of(cluster), workers=2, batch_size=1)
     assert not ray.is_initialized()  # the run disconnects what it connected
     assert report.workers == 2 and report.images == len(images) and not report.failed
 
@@ -180,11 +190,12 @@ def test_a_killed_worker_loses_nothing(cluster, line_images, tmp_path, monkeypat
 
     def run():
         try:
-            result["report"] = run_batch(line_images, out, ray_address=cluster.address, workers=2, batch_size=1)
+            result["report"] = run_batch(line_images, out, ray_address=address_of(cluster), workers=2,
+                                         batch_size=1)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             result["error"] = exc
 
-    ray.init(address=cluster.address, log_to_driver=False)  # here, in the main thread: the run uses it
+    ray.init(address=address_of(cluster), log_to_driver=False)  # here, in the main thread: the run uses it
     worker = threading.Thread(target=run, daemon=True)
     worker.start()
     deadline = time.monotonic() + 240
@@ -211,8 +222,8 @@ def test_ctrl_c_then_resume_reads_nothing_twice(cluster, venv_python, project_ro
     out = tmp_path / "out"
     trace1, trace2 = tmp_path / "trace1.tsv", tmp_path / "trace2.tsv"
     env = dict(os.environ, PYTHONPATH=str(project_root), HTR_BATCH_TRACE=str(trace1), HTR_BATCH_PAUSE="1.5")
-    cmd = [venv_python, "-m", "htr", "batch", *line_images, "--out", str(out), "--ray-address", cluster.address,
-           "--workers", "2", "--batch-size", "1"]
+    cmd = [venv_python, "-m", "htr", "batch", *line_images, "--out", str(out), "--ray-address",
+           address_of(cluster), "--workers", "2", "--batch-size", "1"]
     proc = subprocess.Popen(cmd, cwd=project_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
