@@ -23,8 +23,11 @@ CER ``model_cer.md`` / ``inference_cer.md`` report):
    that keys its cache, the hand-off to its worker thread);
 4. Easter2 inference paths side by side (the Keras ``predict_on_batch`` of
    the full 2000-column layout it started with, the fast runtime in float32
-   and bfloat16, and the int8 reader, TensorFlow Lite: the default on a CPU),
-   per real line and for a typical line: the real e06 line of median width;
+   and bfloat16, the int8 reader, TensorFlow Lite: the default on a CPU, and
+   the full-int8 reader, precision ``int8-full``: activations int8 too,
+   calibrated on training-split lines, an option built for AVX2-only CPUs;
+   ``--no-int8-full`` leaves it out), per real line and for a typical line:
+   the real e06 line of median width;
 5. Easter2 throughput at batch 1, 8 and 32 (lines/s), its achieved FLOP rate
    (FLOPs counted from the layer shapes: :func:`htr.runtime.model_flops`),
    and this CPU's plain matrix-multiply rate measured in the same run;
@@ -223,6 +226,9 @@ def main() -> int:
     ap.add_argument("--engines", default="easter2,easyocr,tesseract")
     ap.add_argument("--limit", type=int, default=0,
                     help="read only the first N lines (a smoke test; the committed output uses all)")
+    ap.add_argument("--no-int8-full", action="store_true",
+                    help="leave out the full-int8 reader (precision int8-full: activations calibrated on "
+                         "training-split lines, tens of seconds to build)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "latency"))
     args = ap.parse_args()
     e06 = e06_lines(args.iam_dir)
@@ -300,14 +306,23 @@ def main() -> int:
 
     paths = {name: on_array(eng.recognize) for name, eng in engines.items()}
     default_prec = engines["easter2"].reading_precision if "easter2" in engines else "n/a"
+    precisions = ("int8", "bfloat16", "float32") + (() if args.no_int8_full else ("int8-full",))
+    readers = {}  # precision -> the engine reading in it (int8-full: only where it could be built)
     if "easter2" in engines:
+        readers[default_prec] = engines["easter2"]
         e_level = Easter2Engine(deskew=False)  # the same reader without the lean check
         e_level.warm_up()
         paths["easter2 (no lean check)"] = on_array(e_level.recognize)
-        for other in ("int8", "bfloat16", "float32"):
+        for other in precisions:
             if other != default_prec:
+                t = time.perf_counter()
                 e_other = Easter2Engine(precision=other)
                 e_other.warm_up()
+                if e_other.reading_precision != other:  # e.g. int8-full with nothing to calibrate on
+                    print(f"easter2 {other}: not measured: {e_other.availability()[1]}", flush=True)
+                    continue
+                print(f"easter2 {other}: built in {time.perf_counter() - t:.1f} s", flush=True)
+                readers[other] = e_other
                 paths[f"easter2 ({other})"] = on_array(e_other.recognize)
         e_true = Easter2Engine(width=None)
         e_true.warm_up()
@@ -359,6 +374,9 @@ def main() -> int:
         fast32 = FastEaster2(keras_model, "float32")
         fast16 = FastEaster2(keras_model, "bfloat16")
         lite8 = LiteEaster2(keras_model)
+        lites = {"int8": lite8}
+        if "int8-full" in readers:  # the engine's own full-int8 reader (built once: it calibrates)
+            lites["int8-full"] = readers["int8-full"]._reader()
         vs = WIDTH // STRIDE
         # the typical line: the real e06 line whose ink is of median width at height 80
         widths = [prepare_line(g, None, deskew=True).content for g in images]
@@ -375,9 +393,10 @@ def main() -> int:
                 median_time(lambda: f.run(x_typ.x[None, :cw], vs), 15), cw)
             typical[f"fast {fname}, true width {xt.width} cols"] = (
                 median_time(lambda: f.run(xt.x[None], [xt.width], "true"), 15), xt.width)
-        typical[f"int8 TFLite ({lite8.threads} threads), layout cut to {cw} cols"] = (
-            median_time(lambda: lite8.run(x_typ.x[None, :cw], vs), 15), cw)
-        for fname in ("float32", "bfloat16", "int8"):
+        for lname, lt in lites.items():
+            typical[f"{lname} TFLite ({lt.threads} threads), layout cut to {cw} cols"] = (
+                median_time(lambda: lt.run(x_typ.x[None, :cw], vs), 15), cw)
+        for fname in ("float32", "bfloat16", *lites):
             eng = Easter2Engine(precision=fname)
             typical[f"engine.recognize {fname} (prep + model + decode)"] = (
                 median_time(lambda: eng.recognize(line_in), 15), cw)
@@ -386,7 +405,7 @@ def main() -> int:
 
         # throughput on real lines (each batch cut past its widest line) and on the full layout
         preps = [prepare_line(g, WIDTH) for g in images]
-        for fname, f in (("float32", fast32), ("bfloat16", fast16), ("int8", lite8)):
+        for fname, f in (("float32", fast32), ("bfloat16", fast16), *lites.items()):
             for bs in (1, 8, 32):
                 if bs > len(preps):
                     continue
@@ -546,8 +565,8 @@ def main() -> int:
                "", "| path | computed columns | median ms | GFLOP/s |", "|---|---|---|---|"]
         for k, (s, cols) in typical.items():
             md.append(f"| {k} | {cols} | {s * 1e3:.1f} | {model_flops(cols) / s / 1e9:.0f} |")
-        model_key = (f"int8 TFLite ({lite8.threads} threads), layout cut to {cw} cols" if default_prec == "int8"
-                     else f"fast {default_prec}, layout cut to {cw} cols")
+        model_key = (f"{default_prec} TFLite ({lites[default_prec].threads} threads), layout cut to {cw} cols"
+                     if default_prec in lites else f"fast {default_prec}, layout cut to {cw} cols")
         model_s = typical[model_key][0]
         end_s = typical[f"engine.recognize {default_prec} (prep + model + decode)"][0]
         bound = 0.008 if flags.get("avx512f") else 0.015
@@ -559,7 +578,8 @@ def main() -> int:
     if rows_thr:
         md += ["", "## Easter2 throughput (model only, float32 input in, softmax out)", "",
                "int8: TensorFlow Lite, dynamic-range int8 weights (its FLOPs are integer multiply-adds "
-               "for the convolutions, counted the same way).", "",
+               "for the convolutions, counted the same way); int8-full: int8 weights and activations "
+               "(calibrated on training-split lines), logits out and the softmax in NumPy.", "",
                "| precision | batch | lines | lines/s | achieved GFLOP/s |", "|---|---|---|---|---|"]
         for fname, bs, where, lps, gf in rows_thr:
             md.append(f"| {fname} | {bs} | {where} | {lps:.1f} | {gf:.0f} |")
@@ -591,10 +611,11 @@ def main() -> int:
     real = [r for r in rows_thr if r[2] == "real lines"]
     sizes = sorted({r[1] for r in real})
     if real:
+        measured = list(dict.fromkeys(r[0] for r in real))  # float32, bfloat16, int8[, int8-full]
         panels.append(("Easter2 throughput on real lines", "lines/s",
                        [(f"batch {bs}", [next(r[3] for r in real if r[0] == f and r[1] == bs)
-                                         for f in ("float32", "bfloat16", "int8")]) for bs in sizes],
-                       ["float32", "bfloat16", "int8"]))
+                                         for f in measured]) for bs in sizes],
+                       measured))
     bar_panels(panels, out.with_suffix(".png"))
     print("\n".join(md))
     return 0
