@@ -1,35 +1,11 @@
-# NOT IN THE SUITE YET (issue 17): pytest does not collect this file (no test_ prefix); run it by name:
-#   .venv/bin/python -m pytest -q tests/wip_batch_ray_cluster.py
-# Rename it to tests/test_batch_ray.py (git mv) once it has passed here, whole, on a machine whose cores are
-# not taken, in a few minutes.
-#
-# Where it stands (2026-12-03, a session on a 2-core machine whose cores a 90-minute training run held, this
-# session's processes at nice 19; load average 9-17):
-# * The suspected cause (an actor asking num_cpus=threads, which no 1-CPU node can give when threads > 1:
-#   such an actor is never placed) is real for threads > 1 and fixed in htr/batch.py (plan_workers: at most
-#   what the largest node has, a fraction when --workers would not fit otherwise; the actor sets its int8
-#   threads inside itself; tests/test_batch.py tests the arithmetic). It is not what these tests hit: they
-#   use one thread.
-# * Ray often did not start at all on this loaded machine. Ray 2.60's raylet
-#   waits a fixed 15 s (not a setting: RAY_agent_register_timeout_ms and RAY_raylet_start_wait_time_s do not
-#   change it) for its Python dashboard and runtime-env agents to write their port files, then aborts
-#   ("Check failed ... Timed out waiting for file .../metrics_agent_port_..." or
-#   ".../dashboard_agent_listen_port_...", raylet.err). Here `python -c "import ray"` alone took 14-15 s of wall
-#   time for 0.6 s of CPU, and the agents 25-30 s: a plain local ray.init failed 5 times out of 5, and the
-#   two-node cluster below came up 2 times in 14 tries over 6 runs (about 4 min to start both nodes), every
-#   failure with that reason, about 1 min each. HTR_RAY_START_TRIES=N gives the fixture N tries.
-#   Passing the agents' ports explicitly does not help: the raylet still waits for the listen-port file.
-#   htr.batch.ray_start_problem now names that cause in batch's error message.
-# * Why no actor was ever seen (found here, 2026-12-03): once the cluster was up, the driver's
-#   ray.init(address=cluster.address) never returned. Cluster.address names the machine's own IP
-#   (192.0.2.2:PORT) while the nodes, started with node_ip_address=127.0.0.1, listen on loopback only
-#   (connection refused there), so the driver sat in its GCS connect (py-bt: node.py _init_gcs_client) with
-#   the nodes idle. The tests now connect to 127.0.0.1:PORT (address_of). A stale GCS left by a failed first
-#   try was present the first time this was seen, but the hang came back without one: it was not the cause.
-#   After that fix the cluster did not come up again here (7 tries), so no test of this file has run to its
-#   end yet: none of the three (same texts, killed worker, Ctrl-C + --resume) is claimed to pass.
-# * The fixture keeps everything of its clusters in a temporary RAY_TMPDIR of its own and removes it, with
-#   any process still naming it, whatever happens.
+# Issue 17's fault tests. History, so that nobody repeats it:
+# * An actor asking num_cpus=threads that no node can give is never placed (fixed: htr.batch.plan_workers).
+# * On a machine whose cores another job holds, Ray 2.60's raylet can give up starting (it waits a fixed 15 s
+#   for its agents): htr.batch retries once and names the cause; HTR_RAY_START_TRIES=N gives the fixture N tries.
+# * Why no actor was ever seen: the nodes were pinned to node_ip_address=127.0.0.1, but ray.init rewrites a
+#   loopback address to the machine's own IP (services.resolve_ip_for_localhost), where nothing listened, so
+#   the driver sat in its GCS connect for ever. The nodes now listen on the machine's IP (Ray's default).
+# First full pass, 2026-12-03 on the 2-core CPU with no other job: 3 passed in 97 s.
 """python -m htr batch on Ray Data, on a local two-node Ray cluster (ray.cluster_utils.Cluster, one CPU and a
 100 MB object store per node, no dashboard): the same texts as recognize, a worker process killed in the
 middle of a run (its task runs again: every line once), and a run stopped with Ctrl-C and finished with
@@ -56,7 +32,7 @@ pytestmark = pytest.mark.slow
 ray = pytest.importorskip("ray", reason="Ray is in requirements.txt")
 from ray.cluster_utils import Cluster  # noqa: E402
 
-NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20, "node_ip_address": "127.0.0.1"}
+NODE = {"num_cpus": 1, "object_store_memory": 100 * 2**20}  # on the machine's own IP: see address_of
 
 
 START_TRIES = int(os.environ.get("HTR_RAY_START_TRIES") or 2)  # more tries where the machine is busy
@@ -110,11 +86,11 @@ def _kill_leftovers(tmp: str) -> list[int]:
 
 
 def address_of(c: Cluster) -> str:
-    """Where a driver reaches the cluster: its GCS on loopback. ``Cluster.address`` names the machine's own IP
-    (192.0.2.2 here) while the nodes, started with node_ip_address=127.0.0.1, listen on loopback only: a
-    ray.init to that address waits for ever in its GCS connect (what kept these tests from ever seeing an
-    actor)."""
-    return "127.0.0.1:" + c.address.rsplit(":", 1)[1]
+    """Where a driver reaches the cluster: ``Cluster.address``, the machine's own IP. The nodes listen there
+    (they are no longer pinned to 127.0.0.1): ray.init rewrites a loopback address to the machine's IP
+    (``services.resolve_ip_for_localhost``), so a cluster on loopback only can never be joined — the hang
+    that kept these tests from ever seeing an actor."""
+    return c.address
 
 
 @pytest.fixture(scope="module")
