@@ -350,8 +350,11 @@ def _start_ray(address: str | None, cpus: int | None):
     for attempt in range(1, LOCAL_START_TRIES + 1):
         t0, before = time.time(), _children()
         try:
-            ray.init(num_cpus=cpus or os.cpu_count() or 1, object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                     include_dashboard=False, _node_ip_address="127.0.0.1", **kwargs)
+            # address="local": a new Ray of our own, never the last cluster named in /tmp/ray/ray_current_cluster
+            # (a stale entry there made ray.init try to join it and refuse num_cpus)
+            ray.init(address="local", num_cpus=cpus or os.cpu_count() or 1,
+                     object_store_memory=LOCAL_OBJECT_STORE_BYTES, include_dashboard=False,
+                     _node_ip_address="127.0.0.1", **kwargs)
             return True
         except Exception:
             ray.shutdown()  # what part of it did start, as far as Ray knows

@@ -238,6 +238,7 @@ def test_a_local_ray_too_slow_to_start_gets_a_second_try(monkeypatch):
     assert batch._start_ray(None, None) is True
     assert len(calls) == 2 and len(shutdowns) == 1
     assert calls[1]["num_cpus"] == (__import__("os").cpu_count() or 1)  # workers = cores
+    assert calls[1]["address"] == "local"  # its own Ray, not the last cluster /tmp/ray/ray_current_cluster names
 
     calls.clear()
     monkeypatch.setattr(batch, "ray_start_problem", lambda since=0.0: "")
