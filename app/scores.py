@@ -46,8 +46,13 @@ def cer_metrics(truth: str, read: str, first=None, second=None, label: str = "CE
     """The two CERs as two metrics, in the containers given (else one after the other)."""
     c, f = cer_pair(truth, read)
     (st if first is None else first).metric(label, f"{100 * c:.1f} %", help=help or CER_HELP)
-    (st if second is None else second).metric(fair_label(), f"{100 * f:.1f} %",
-                                              help=f"{FAIR_LABEL}. {FAIR_HELP}")
+    fair_metric(st if second is None else second, f)
+
+
+def fair_metric(where, fair: float) -> None:
+    """The fair CER (a fraction) as a metric in ``where``: the short label on a projector, the whole name
+    and its reason in the help."""
+    where.metric(fair_label(), f"{100 * fair:.1f} %", help=f"{FAIR_LABEL}. {FAIR_HELP}")
 
 
 TRAINED_BADGE = ":orange-badge[:material/school: Easter2 trained on this line]"
@@ -87,6 +92,11 @@ def input_findings(gray, layout: str) -> list:
     for f in found:
         (st.warning if f.blocking else st.info)(f.sentence)
     return found
+
+
+def input_blocked(gray, layout: str) -> bool:
+    """:func:`input_findings`, and whether one of them stops the reading (blank, too small to hold writing)."""
+    return any(f.blocking for f in input_findings(gray, layout))
 
 
 def reading_findings(text: str, char_probs=()) -> list[str]:

@@ -52,7 +52,7 @@ else:
     st.caption("The sentences, in order: " + " / ".join(widgets.md_literal(p) for p in prompts))
     if up is not None:
         page = widgets.read_upload(up.name, up.getvalue())
-        if page is not None and any(f.blocking for f in scores.input_findings(page, "page")):
+        if page is not None and scores.input_blocked(page, "page"):
             page = None  # blank, or too small to hold writing: said, and nothing to cut into lines
         if page is not None:
             boxes = resources.segment(widgets.digest_of(page), page)

@@ -23,7 +23,7 @@ if image is None:
 widgets.show_image(image.gray, caption=widgets.md_literal(image.name))
 
 layout = "page" if image.kind == "page" else "line"
-if any(f.blocking for f in scores.input_findings(image.gray, layout)):  # blank, or too small to hold writing
+if scores.input_blocked(image.gray, layout):  # blank, or too small to hold writing
     st.stop()
 truth = st.text_area(
     "True text (optional — type it, or it comes from the example / IAM line)",
@@ -64,8 +64,7 @@ for (head, body, score), name in zip(slots, resources.engine_names()):
         body.html(widgets.marked_html(truth, result.text))
         score.metric("CER", f"{100 * row['cer']:.1f} %", help=glossary.help("CER"))
         row["fair_cer"] = scores.cer_pair(truth, result.text)[1]
-        score.metric(scores.fair_label(), f"{100 * row['fair_cer']:.1f} %",
-                     help=f"{scores.FAIR_LABEL}. {scores.FAIR_HELP}")
+        scores.fair_metric(score, row["fair_cer"])
         head.markdown(f"WER **{100 * row['wer']:.1f} %** · time **{result.seconds:.2f} s**",
                       help=glossary.help("WER"))
     else:

@@ -29,7 +29,7 @@ st.markdown(
 image = widgets.image_input("in", sources=("Example", "IAM line", "Upload", "Draw"), kinds=("line",))
 if image is None:
     st.stop()
-if any(f.blocking for f in scores.input_findings(image.gray, "line")):  # blank, or too small to hold writing
+if scores.input_blocked(image.gray, "line"):  # blank, or too small to hold writing
     st.stop()  # said; the pictures of a reading of nothing would explain nothing
 
 ok, why = resources.availability().get("easter2", (False, "not registered"))

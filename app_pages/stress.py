@@ -16,7 +16,7 @@ st.caption(
 image = widgets.image_input("st", sources=("Example", "IAM line", "Upload", "Draw"), kinds=("line",))
 if image is None:
     st.stop()
-if any(f.blocking for f in scores.input_findings(image.gray, "line")):  # blank, or too small to hold writing
+if scores.input_blocked(image.gray, "line"):  # blank, or too small to hold writing
     st.stop()  # said; distorting nothing step by step would only chart meaningless readings
 
 truth = st.text_input("True text (needed to count errors; it comes with examples and IAM lines)",
