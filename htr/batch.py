@@ -67,6 +67,9 @@ PARQUET = "results.parquet"
 LOCAL_OBJECT_STORE_BYTES = 256 * 2**20
 #: Starts of a local Ray when its raylet gives up waiting for its agents (a machine too busy for Ray's 15 s).
 LOCAL_START_TRIES = 2
+# seconds to open a TCP connection to a named cluster before ray.init, which itself retries an unreachable GCS
+# for about a minute (and, on some versions, for ever) before it says anything
+CONNECT_TIMEOUT_S = 10.0
 
 
 class BatchError(Exception):
@@ -342,6 +345,9 @@ def _start_ray(address: str | None, cpus: int | None):
         return False
     kwargs = dict(log_to_driver=False, logging_level=logging.ERROR)
     if address:
+        problem = unreachable(address)
+        if problem:
+            raise ClusterUnreachable(problem)
         ray.init(address=address, **kwargs)
         return True
     # one machine: Ray talks over loopback only, no dashboard, a small object store (rows of text), as many
@@ -361,7 +367,47 @@ def _start_ray(address: str | None, cpus: int | None):
             _end_ray_children(before)  # and what it does not: a failed start leaves its GCS and monitors
             if attempt == LOCAL_START_TRIES or not ray_start_problem(t0):
                 raise
-    return True
+
+
+class ClusterUnreachable(ConnectionError):
+    """The cluster named by --ray-address does not answer; its message is the whole sentence."""
+
+
+def cluster_endpoint(address: str) -> tuple[str, int] | None:
+    """(host, port) of a cluster address ``HOST:PORT`` or ``ray://HOST:PORT`` (Ray Client's default port
+    10001 when none is given); None for ``auto``/``local`` and anything Ray resolves by itself."""
+    text = address.strip()
+    client = text.startswith("ray://")
+    if client:
+        text = text[len("ray://"):]
+    if text in ("", "auto", "local") or "://" in text:
+        return None
+    host, sep, port = text.rpartition(":")
+    if not sep:
+        host, port = text, ("10001" if client else "6379")
+    host = host.strip("[]")  # [::1]:6379
+    if not host or not port.isdigit():
+        return None
+    return host, int(port)
+
+
+def unreachable(address: str, timeout: float | None = None) -> str:
+    """Why the cluster at ``address`` cannot be reached, in a sentence; empty when a TCP connection to it opens
+    within ``timeout`` seconds (CONNECT_TIMEOUT_S) or the address is one Ray resolves itself (``auto``)."""
+    import socket
+
+    end = cluster_endpoint(address)
+    if end is None:
+        return ""
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
+    try:
+        with socket.create_connection(end, timeout=timeout):
+            return ""
+    except socket.timeout:
+        return f"no answer from {end[0]}:{end[1]} within {timeout:g} s (is the head node running, and reachable?)"
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        return f"cannot connect to {end[0]}:{end[1]}: {why}"
 
 
 def _children() -> set[int]:
@@ -603,7 +649,10 @@ def _run_ray(todo, options, layout, workers, threads, ray_address, gpus, batch_s
         ray.shutdown()  # whatever part of it did start
         where = f"join the Ray cluster at {ray_address}" if ray_address else "start Ray on this machine"
         why = "" if ray_address else ray_start_problem(t_start)
-        raise BatchError(f"could not {where}: {type(exc).__name__}: {' '.join(str(exc).split())}"
+        detail = " ".join(str(exc).split())
+        if not isinstance(exc, ClusterUnreachable):
+            detail = f"{type(exc).__name__}: {detail}"
+        raise BatchError(f"could not {where}: {detail}"
                          + (f"; {why}" if why else "") + " (--executor local reads without Ray)") from None
     progress = Progress(sum(len(v) for v in todo.values()), progress_stream)
     try:

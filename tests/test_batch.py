@@ -247,6 +247,41 @@ def test_a_local_ray_too_slow_to_start_gets_a_second_try(monkeypatch):
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize("address, expected", [
+    ("10.0.0.5:6379", ("10.0.0.5", 6379)), ("head.example", ("head.example", 6379)),
+    ("ray://head:10002", ("head", 10002)), ("ray://head", ("head", 10001)), ("[::1]:7000", ("::1", 7000)),
+    ("auto", None), ("local", None), ("head:port", None), ("", None)])
+def test_cluster_endpoint(address, expected):
+    from htr.batch import cluster_endpoint
+
+    assert cluster_endpoint(address) == expected
+
+
+def test_an_unreachable_cluster_is_named_within_the_timeout(capsys, iam_dir, tmp_path):
+    """--ray-address to a port where nothing listens: exit 2 and one sentence on stderr, at once, not after
+    Ray's own minute of retries (and not a hang); a listening port is reachable."""
+    import socket
+    import time
+
+    from htr.batch import unreachable
+
+    lines, _ = iam_files(iam_dir)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again when the block ends: nothing listens there after it
+    t0 = time.monotonic()
+    status, out, err = cli(capsys, "batch", lines[0], "--out", tmp_path / "out", "--ray-address",
+                           f"127.0.0.1:{port}")
+    assert status == 2 and time.monotonic() - t0 < 60
+    assert err.startswith(f"error: batch: could not join the Ray cluster at 127.0.0.1:{port}: cannot connect")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        assert unreachable(f"127.0.0.1:{s.getsockname()[1]}", timeout=2) == ""
+    assert unreachable("auto") == ""
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads /proc (Linux)")
 def test_a_failed_ray_start_leaves_no_process(tmp_path):
     """What a failed start leaves (a GCS, monitors: Ray programs under .../ray/) is ended; other children are
