@@ -25,11 +25,13 @@ from app import resources
 
 #: What a reader loads the first time a server process uses it, and about how long it takes.
 #: Easter2: benchmarks/startup.md (first line read 7.8 s after launch on a quiet 2-core CPU,
-#: 6.3 s of it opening the page and loading); EasyOCR: its two PyTorch networks.
+#: 6.3 s of it opening the page and loading); EasyOCR: its two PyTorch networks, torch's import included
+#: (benchmarks/latency.md, "loading (build + warm-up)": 5.90 s on a quiet 2-core CPU, 2026-12-03).
 LOADING = {
     "easter2": "loading TensorFlow and the Easter2 model — once per server, about 6 s on a quiet "
     "2-core CPU, longer on a busy one",
-    "easyocr": "loading EasyOCR's two PyTorch networks — once per server, 10 to 30 s on a 2-core CPU",
+    "easyocr": "loading PyTorch and EasyOCR's two networks — once per server, about 6 s on a quiet "
+    "2-core CPU, longer on a busy one",
 }
 
 #: Seconds per megapixel EasyOCR's page reader (detector + recogniser) takes on a 2-core CPU:
