@@ -33,7 +33,7 @@ SPLITS_MD = (
     "alone: **train** — a model trained on real hands learns from it; **validation** — chooses "
     "checkpoints (which epoch is kept, whether a model ships); **report** — only measured, never "
     "used to choose anything. Stages 1–5 learned from none of them (fonts and 14 IAM lines "
-    "only); stages 6 to 10, shipped on 2026-12-03 and 04, learned from the train hands of all three, so a line "
+    "only); stages 6 to 11, shipped on 2026-12-03 and 04, learned from the train hands of all three, so a line "
     "of a train hand is one the model has seen: pick a validation or report hand to see it read a stranger."
 )
 
