@@ -128,13 +128,13 @@ def run_plain(paths: list[str], threads: int) -> dict:
             "steady_s": r["steady_s"], "rss_per_worker_mb": [round(r["rss_mb"], 1)]}
 
 
-def run_ray(paths: list[str], workers: int, threads: int) -> dict:
+def run_ray(paths: list[str], workers: int, threads: int, batch_size: int = 1) -> dict:
     from htr.batch import BatchError, run_batch
 
     with tempfile.TemporaryDirectory() as out, WorkerMemory() as mem:
         start = time.perf_counter()
         try:
-            report = run_batch(paths, out, workers=workers, threads=threads, batch_size=1)
+            report = run_batch(paths, out, workers=workers, threads=threads, batch_size=batch_size)
         except BatchError as exc:
             return {"error": str(exc)}
         except Exception as exc:  # noqa: BLE001 - e.g. Ray cannot start here: say so, measure the rest
@@ -157,13 +157,33 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="3 lines and 1 form: a smoke test of the script")
     ap.add_argument("--out", default=None, help="output prefix (default: benchmarks/batch; /tmp/batch_quick "
                     "with --quick)")
+    ap.add_argument("--repeat", type=int, default=1, metavar="N",
+                    help="read each line image N times (N links to it under a temporary folder, distinct names): "
+                    "a longer run, where Ray's start and per-task overhead weigh less")
+    ap.add_argument("--batch-sizes", default="1", metavar="B[,B...]",
+                    help="images per Ray Data batch to try for each workers x threads (default 1)")
     args = ap.parse_args()
+    try:
+        batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+        if args.repeat < 1 or min(batch_sizes) < 1:
+            raise ValueError
+    except ValueError:
+        ap.error("--repeat and every --batch-sizes value must be whole numbers of at least 1")
     iam = require_iam_dir(args.iam_dir)
     out = Path(args.out or ("/tmp/batch_quick" if args.quick else ROOT / "benchmarks" / "batch"))
     sets = {"lines": sorted(str(p) for p in (iam / "lines").rglob("*.png")),
             "forms": sorted(str(p) for p in (iam / "forms").glob("*.png"))}
     if args.quick:
         sets = {"lines": sets["lines"][:3], "forms": sets["forms"][:1]}
+    links = tempfile.TemporaryDirectory(prefix="batch_repeat_")
+    if args.repeat > 1 and sets["lines"]:
+        copies = []
+        for k in range(args.repeat):
+            for p in sets["lines"]:
+                link = Path(links.name) / f"r{k:03d}_{Path(p).name}"
+                link.symlink_to(p)
+                copies.append(str(link))
+        sets["lines"] = copies
     sets = {k: v for k, v in sets.items() if v}
     if not sets:
         print(f"skipped: no line images or form scans under {iam}; nothing measured", file=sys.stderr)
@@ -178,19 +198,20 @@ def main() -> int:
         results.append({"set": name, "images": len(paths), "how": "plain loop (recognize)", "workers": 1,
                         "threads": cores, **run_plain(paths, cores)})
         for workers, threads in CONFIGS:
-            print(f"{name}: Ray {workers}x{threads}", file=sys.stderr, flush=True)
-            r = {"error": f"not tried: {ray_broken}"} if ray_broken else run_ray(paths, workers, threads)
-            if r.get("error") and not ray_broken:  # Ray could not run here: the other configurations cannot either
-                ray_broken = r["error"]
-            results.append({"set": name, "images": len(paths), "how": "ray", "workers": workers,
-                            "threads": threads, **r})
+            for bs in batch_sizes:
+                print(f"{name}: Ray {workers}x{threads}, batch {bs}", file=sys.stderr, flush=True)
+                r = {"error": f"not tried: {ray_broken}"} if ray_broken else run_ray(paths, workers, threads, bs)
+                if r.get("error") and not ray_broken:  # Ray could not run here: the others cannot either
+                    ray_broken = r["error"]
+                results.append({"set": name, "images": len(paths), "how": f"ray, batch {bs}", "workers": workers,
+                                "threads": threads, **r})
     for r in results:
         base = next(b for b in results if b["set"] == r["set"] and b["how"].startswith("plain"))
         r["lines_per_s"] = rate(r)
         r["vs_plain"] = (r["lines_per_s"] / rate(base)) if r["lines_per_s"] and rate(base) else None
 
     line_rows = [r for r in results if r["set"] == "lines" and r["lines_per_s"]]
-    ray_rows = [r for r in line_rows if r["how"] == "ray"]  # the estimate is batch's; the plain loop if Ray failed
+    ray_rows = [r for r in line_rows if r["how"].startswith("ray")]  # the estimate is batch's; the plain loop if Ray failed
     best = max(ray_rows or line_rows, key=lambda r: r["lines_per_s"]) if line_rows else None
     estimate = {}
     if best:
@@ -200,7 +221,7 @@ def main() -> int:
                     "nodes_for_24h": MILLION / (per_node * 24 * 3600), "nodes_for_1h": MILLION / (per_node * 3600)}
     meta = {"started": started, "cpu": cpu_name(), "cores": cores, "cpu_flags": flags, "cpu_kind": cpu_kind(flags),
             "load_start": load_start, "load_end": loadavg(), "code": code_state(), "quick": args.quick,
-            "iam_dir": str(iam)}
+            "iam_dir": str(iam), "repeat": args.repeat, "batch_sizes": batch_sizes}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results, "estimate": estimate},
                                                    indent=2) + "\n")
@@ -212,13 +233,16 @@ def main() -> int:
     md = [
         "# Batch reading on Ray Data vs a plain loop over recognize",
         "",
-        f"Generated by `python benchmarks/batch.py{' --quick' if args.quick else ''}` ({started}). CPU: {cpu_name()}, "
+        f"Generated by `python benchmarks/batch.py{''.join(' ' + a for a in sys.argv[1:])}` ({started}). CPU: {cpu_name()}, "
         f"{cores} cores, {cpu_kind(flags)} (flags: {have}). Load average {load_start} at the start, "
         f"{loadavg()} at the end. {code_state()}.",
         "",
         "Lines/s is the steady rate between the first and the last result (a long run's rate); wall is from the "
         "start to the last result, Ray's start and the models' loading included. Memory: peak resident size of "
-        "each worker process (the plain loop: its one process).",
+        "each worker process (the plain loop: its one process)."
+        + (f" Line images: each of the {len(sets['lines']) // args.repeat} read {args.repeat} times (links under a "
+           "temporary folder, distinct names), the plain loop and Ray alike." if args.repeat > 1 else "")
+        + " Ray rows name the images per Ray Data batch (`--batch-size` of `htr batch`).",
         "",
         "| images | how | workers × threads | lines | wall s | lines/s | vs plain loop | MB per worker |",
         "| --- | --- | --- | ---: | ---: | ---: | ---: | --- |",
@@ -248,6 +272,7 @@ def main() -> int:
     else:
         md.append("No configuration finished on the line images: no estimate.")
     write_md(out, md)
+    links.cleanup()
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}", file=sys.stderr)
     return 0
 
