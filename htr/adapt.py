@@ -62,7 +62,7 @@ class AdaptError(HTRError):
 class AdaptConfig:
     """How an adaptation trains (defaults: the choice of ``benchmarks/adapt.md``)."""
 
-    lr: float = 3e-4
+    lr: float = 1e-4
     batch: int = 4
     bn: str = "frozen"  # "frozen": the learned statistics; "train": each batch's (and update them)
     train: str = "all"  # "all" layers, or "head": only the three Easter units and the head (stem fixed)
