@@ -199,13 +199,23 @@ def test_a_killed_worker_loses_nothing(cluster, line_images, tmp_path, monkeypat
 def test_ctrl_c_then_resume_reads_nothing_twice(cluster, venv_python, project_root, line_images, tmp_path):
     out = tmp_path / "out"
     trace1, trace2 = tmp_path / "trace1.tsv", tmp_path / "trace2.tsv"
-    # 12 s an image: after the first two, the other four take two more rounds (24 s) for the Ctrl-C to land in;
-    # at 1.5 s, and once (2026-12-04, a loaded CI machine) at 5 s, a run finished before the signal (returncode 0)
-    env = dict(os.environ, PYTHONPATH=str(project_root), HTR_BATCH_TRACE=str(trace1), HTR_BATCH_PAUSE="12")
+    # 5 s an image: after the first two, the other four take two more rounds (10 s) for the Ctrl-C to land in;
+    # at 1.5 s a CI run once finished before the signal (returncode 0)
+    env = dict(os.environ, PYTHONPATH=str(project_root), HTR_BATCH_TRACE=str(trace1), HTR_BATCH_PAUSE="5")
     cmd = [venv_python, "-m", "htr", "batch", *line_images, "--out", str(out), "--ray-address",
            address_of(cluster), "--workers", "2", "--batch-size", "1"]
-    proc = subprocess.Popen(cmd, cwd=project_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    # a job started in the background by a non-interactive shell (`.ci/run &`) inherits SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler: give the child the default disposition a terminal's Ctrl-C meets
+    # (a Python-level handler in the parent becomes SIG_DFL in the exec'd child)
+    inherited = signal.getsignal(signal.SIGINT)
+    if inherited is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        proc = subprocess.Popen(cmd, cwd=project_root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+    finally:
+        if inherited is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and len(load_complete_readonly(out)) < 2:
