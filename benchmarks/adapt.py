@@ -66,6 +66,12 @@ steps, patience 8 measurements). In all three, one Poilus hand (poilus-AN_0008) 
 lines are a noisy judge. Those six validation numbers chose the default: they are validation figures."""
 
 
+#: What a ``--split validation`` run's output says of itself instead of CHOICE.
+VALIDATION = """\
+These are **validation** hands: runs like this one choose the defaults of `htr.adapt.AdaptConfig`
+(`benchmarks/adapt.md` says which), so every number here is a validation figure, not a test figure."""
+
+
 def hand_writers(source: str, split: str, hands_dir, need: int) -> list[tuple[str, list[tuple[np.ndarray, str]]]]:
     """(writer, [(gray, text)]) of ``source``'s ``split`` hands with at least ``need`` usable lines, by name."""
     from htr.data.hands import lines_of
@@ -224,7 +230,7 @@ def main(argv=None) -> int:
                   f"{100 * statistics.median(r['cer_after'] for r in sub):.1f} % | | | |")
     if notes:
         md += ["", *[f"- {n}" for n in notes]]
-    md += ["", CHOICE.replace("\n", " ")]
+    md += ["", (CHOICE if args.split == "report" else VALIDATION).replace("\n", " ")]
     md += ["", "Lines of Copiste, Poilus and UNIPEN: CC BY 4.0 (credits in `models/MODEL_CARD.md` and "
            "`htr.data.hands.CREDITS`). IAM lines are read from `../shared/iam`; none of their text is written here."]
     write_md(args.out, md)
