@@ -16,7 +16,15 @@ stay behind. So:
 - ``OUT/rest/iam.tar``: ``ascii/``, ``splits/`` and ``lines/`` of ``--iam-dir`` (no
   form scans).
 
-The two folders travel in two device calls (``tools/gpu_train.sh`` says how).
+- ``OUT/a/lines.zip``: ``OUT/lines`` again as one stored zip: the device tool refused
+  the folder of some 7,750 small files as over 64 MiB, the zip of the same bytes fit.
+
+How stage 11 used it (the device's /tmp outlives a call while the machine is warm,
+about 30 s): a first call carries ``OUT/a`` and runs
+``mkdir -p /tmp/hands && cd /tmp/hands && python3 -m zipfile -e $OLDPWD/.gpupack/a/lines.zip . && mv hands/* .``;
+a second, made at once, carries ``OUT/rest`` and ``.whl``, unpacks ``unipen.tar.xz``
+into ``/tmp/hands`` and ``iam.tar`` into ``.devdata/iam``, and runs
+``HANDS_DIR=/tmp/hands bash tools/gpu_train.sh ...`` (README, stage 11).
 Nothing here is committed: it is data a script makes again.
 """
 from __future__ import annotations
@@ -24,6 +32,7 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from PIL import Image
@@ -73,12 +82,17 @@ def main(argv=None) -> int:
         n, size = pack_lines(args.hands_dir / source, args.out / "lines" / "hands" / source, keep,
                              args.height, args.quality)
         print(f"{source}: {n} lines of {len(keep)} train and validation hands, {size / 1e6:.1f} MB")
+    (args.out / "a").mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(args.out / "a" / "lines.zip", "w", zipfile.ZIP_STORED) as z:
+        for f in sorted((args.out / "lines").rglob("*")):
+            if f.is_file():
+                z.write(f, f.relative_to(args.out / "lines"))
     rest = args.out / "rest"
     rest.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-C", str(args.hands_dir), "-cJf", str(rest / "unipen.tar.xz"), "unipen"], check=True)
     subprocess.run(["tar", "-C", str(args.iam_dir), "-cf", str(rest / "iam.tar"), "ascii", "splits", "lines"],
                    check=True)
-    for f in sorted(rest.iterdir()):
+    for f in [args.out / "a" / "lines.zip", *sorted(rest.iterdir())]:
         print(f"{f.name}: {f.stat().st_size / 1e6:.1f} MB")
     return 0
 
