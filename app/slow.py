@@ -26,11 +26,11 @@ from app import resources
 #: What a reader loads the first time a server process uses it, and about how long it takes.
 #: Easter2: benchmarks/startup.md (first line read 7.8 s after launch on a quiet 2-core CPU,
 #: 6.3 s of it opening the page and loading); EasyOCR: its two PyTorch networks, torch's import included
-#: (benchmarks/latency.md, "loading (build + warm-up)": 5.90 s on a quiet 2-core CPU, 2026-12-03).
+#: (benchmarks/latency.md, "loading (build + warm-up)": 3.42 s on a quiet 2-core CPU, 2026-12-04).
 LOADING = {
     "easter2": "loading TensorFlow and the Easter2 model — once per server, about 6 s on a quiet "
     "2-core CPU, longer on a busy one",
-    "easyocr": "loading PyTorch and EasyOCR's two networks — once per server, about 6 s on a quiet "
+    "easyocr": "loading PyTorch and EasyOCR's two networks — once per server, about 3 s on a quiet "
     "2-core CPU, longer on a busy one",
 }
 
