@@ -52,6 +52,7 @@ LAYOUT = 2000  # the model's input layout (htr.preprocess.WIDTH)
 #: Input widths an adaptation may train at (the narrowest that holds every line, stretched).
 WIDTHS = (512, 768, 1024, 1536, LAYOUT)
 MAX_STRETCH = 1.25  # htr.train.augment_real stretches a line's width by up to this
+MIN_CROP = 384  # the narrowest word crop (AdaptConfig.crop): the margin of htr.runtime.MARGIN plus a word or two
 
 
 class AdaptError(HTRError):
@@ -68,8 +69,9 @@ class AdaptConfig:
     train: str = "all"  # "all" layers, or "head": only the three Easter units and the head (stem fixed)
     slant: float = 8.0  # shear within ± this many degrees (augment_real)
     taco_prob: float = 0.2  # chance of TACo corruption per sample
+    crop: int = 0  # 0: train on whole lines; else on runs of words cut from them, this many columns wide
     eval_every: int = 3  # steps between measurements on the held-back lines
-    patience: int = 8  # measurements without a better held-back score before stopping
+    patience: int = 20  # measurements without a better held-back score before stopping
     focal_alpha: float = 0.25
     focal_gamma: float = 0.5
 
@@ -80,6 +82,8 @@ class AdaptConfig:
             raise ValueError(f"train must be 'all' or 'head', not {self.train!r}")
         if not (self.lr > 0 and self.batch >= 1 and self.eval_every >= 1 and self.patience >= 1):
             raise ValueError("lr must be > 0; batch, eval_every and patience at least 1")
+        if self.crop and not (MIN_CROP <= self.crop < LAYOUT and self.crop % 4 == 0):
+            raise ValueError(f"crop must be 0 or a multiple of 4 from {MIN_CROP} to {LAYOUT - 4}, not {self.crop}")
 
 
 @dataclass(frozen=True)
@@ -122,8 +126,9 @@ class AdaptResult:
     seconds: float  # wall-clock of the whole adaptation, compiling included
     compile_seconds: float  # of which the first step, when it traced the training graph (0 when reused)
     stopped: str  # "time", "early" (held-back score stopped improving), "steps" (max_steps)
-    width: int
+    width: int  # the input width it trained at (the crop width when it trained on word crops)
     config: AdaptConfig = field(default_factory=AdaptConfig)
+    crops: int = 0  # word crops it drew its training samples from (0: whole lines)
 
     def summary(self) -> dict:
         """A JSON-able summary (no model)."""
@@ -350,6 +355,76 @@ def _sample(gray: np.ndarray, text: str, rng: np.random.Generator, config: Adapt
     return _to_sample(gray, text, LAYOUT)  # as it is (check_lines made sure it fits)
 
 
+def word_crops(model, lines, width: int) -> list[tuple[np.ndarray, str]]:
+    """Runs of whole words cut from ``lines`` [(gray, text)] where ``model`` places them, each fitting ``width``.
+
+    Each line is framed as the engine frames it and read once by ``model``
+    (a Keras Easter2); the forced alignment of its text
+    (:func:`htr.ctc.forced_align`) places every character on the time axis,
+    and the line is cut in the middle of the gap between two words. Every run
+    of consecutive words whose crop, stretched by :data:`MAX_STRETCH`, is
+    computed at ``width`` columns as the whole layout computes it
+    (:func:`htr.train.needed_width`) is returned, as (framed crop, its words):
+    the crops keep the line's full height, so a word is drawn at the size it
+    has in its line. A line whose text does not fit its time steps gives none.
+    """
+    from htr.alphabet import encode
+    from htr.ctc import forced_align
+    from htr.preprocess import STRIDE, frame_line, prepare_line
+    from htr.train import needed_width
+
+    framed = [frame_line(g)[0] for g, _ in lines]
+    if not framed:
+        return []
+    preps = [prepare_line(f, LAYOUT, frame=False) for f in framed]
+    probs = np.asarray(model.predict_on_batch(np.stack([p.x for p in preps])), dtype=np.float32)
+    out = []
+    for f, p, pr, (_, text) in zip(framed, preps, probs, lines):
+        words = text.split(" ")
+        try:
+            spans = forced_align(pr[: p.content_steps], text).spans
+        except ValueError:
+            continue
+        if len(spans) != len(text):
+            continue
+        bounds, k = [], 0
+        for w in words:
+            bounds.append((spans[k].start, spans[k + len(w) - 1].end))
+            k += len(w) + 1
+        # cut halfway between one word's last step and the next one's first (framed columns)
+        cuts = [0] + [int(round((a_end + 1 + b_start) / 2 * STRIDE / p.sx))
+                      for (_, a_end), (b_start, _) in zip(bounds, bounds[1:])] + [f.shape[1]]
+        for i in range(len(words)):
+            for j in range(i, len(words)):
+                c0, c1 = cuts[i], cuts[j + 1]
+                piece = " ".join(words[i: j + 1])
+                if c1 - c0 < 2:
+                    continue
+                if needed_width(int(np.ceil((c1 - c0) * p.sx * MAX_STRETCH)), encode(piece)) > width:
+                    break
+                out.append((np.ascontiguousarray(f[:, c0:c1]), piece))
+    return out
+
+
+def _crop_sample(gray: np.ndarray, text: str, rng: np.random.Generator, config: AdaptConfig, width: int):
+    """A word crop drawn a little differently (as :func:`_sample`), laid out without framing it again:
+    framing would crop it to its own ink's height and enlarge a word without ascenders or descenders."""
+    from htr.alphabet import encode
+    from htr.data.synth.render import corrupt
+    from htr.preprocess import prepare_line
+    from htr.train import MAX_LABEL, augment_real, needed_width
+
+    label = encode(text)[:MAX_LABEL]
+    for attempt in range(5):  # the crop as it is, last: word_crops made sure it fits
+        g = gray if attempt == 4 else augment_real(gray, rng, config.slant)
+        if attempt < 4 and rng.random() < config.taco_prob:
+            g = corrupt(g, rng)
+        prep = prepare_line(g, LAYOUT, frame=False)
+        if attempt == 4 or needed_width(prep.content, label) <= width:
+            return (prep.x * 255).astype(np.uint8), label
+    raise AssertionError("unreachable")
+
+
 def _batch(samples, width: int):
     from htr.train import MAX_LABEL
 
@@ -360,8 +435,12 @@ def _batch(samples, width: int):
     return x, y
 
 
-def _measure(bench: _Bench, held, width: int, loss_fn) -> tuple[float, float, list[str]]:
-    """(greedy CER, mean focal CTC loss, readings) of the bench's current weights on the held-back lines."""
+def _measure(bench: _Bench, held, width: int) -> tuple[float, float, list[str]]:
+    """(greedy CER, mean focal CTC loss, readings) of the bench's current weights on the held-back lines.
+
+    The loss comes from the trainer's compiled test step: the same focal CTC
+    computed eagerly took about 2 s for two lines on the 2-core CPU, a third
+    of a 60-second adaptation at one measurement every three steps."""
     from htr.alphabet import encode
     from htr.metrics import aggregate
     from htr.preprocess import prepare_line
@@ -372,7 +451,7 @@ def _measure(bench: _Bench, held, width: int, loss_fn) -> tuple[float, float, li
     probs = np.asarray(bench.trainer.predict_on_batch(x), dtype=np.float32)
     texts = [greedy_texts(pr[None, : p.content_steps])[0] for pr, p in zip(probs, preps)]
     _, y = _batch([(p.x[:width], encode(t)) for p, (_, t) in zip(preps, held)], width)
-    loss = float(np.mean(np.asarray(loss_fn(y, probs))))
+    loss = float(bench.trainer.test_on_batch(x, y, return_dict=True)["loss"])
     return aggregate(zip((t for _, t in held), texts)).cer, loss, texts
 
 
@@ -407,14 +486,19 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
     lines = [(deskew_line(g)[0], t) for g, t in lines]  # as the engine reads them
     train = lines[: len(lines) - n_held]
     held = lines[len(lines) - n_held:]
-    width = _width_for(lines)
+    width = measure_width = _width_for(lines)
 
     with LOCK:
-        from htr.train import focal_ctc_loss
-
+        crops, crop_p = [], None
+        if config.crop:
+            crops = word_crops(model, train, config.crop)
+        if crops:  # train on runs of words at the crop width; measure the held-back lines whole
+            width = config.crop
+            measure_width = _width_for(held) if held else width
+            crop_p = np.array([len(t) for _, t in crops], dtype=np.float64)
+            crop_p /= crop_p.sum()
         bench = _bench(config, width)
         bench.reset(model, seed)
-        loss_fn = focal_ctc_loss(config.focal_alpha, config.focal_gamma)
         rng = np.random.default_rng(seed)
         curve: list[Point] = []
         before, after = [], []
@@ -422,7 +506,7 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
         best = None  # (cer, loss)
         best_weights, best_step = None, 0
         if held:
-            cer_before, loss0, before = _measure(bench, held, width, loss_fn)
+            cer_before, loss0, before = _measure(bench, held, measure_width)
             best, after = (cer_before, loss0), before
         curve.append(Point(0, round(time.monotonic() - t0, 3), None, cer_before))
 
@@ -442,8 +526,13 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
             elif step > 0 and elapsed >= seconds:  # the first step always runs
                 break
             s0 = time.monotonic()
-            picks = rng.integers(0, len(train), config.batch)
-            x, y = _batch([_sample(*train[i], rng, config, width) for i in picks], width)
+            if crops:
+                picks = rng.choice(len(crops), config.batch, p=crop_p)
+                samples = [_crop_sample(*crops[i], rng, config, width) for i in picks]
+            else:
+                picks = rng.integers(0, len(train), config.batch)
+                samples = [_sample(*train[i], rng, config, width) for i in picks]
+            x, y = _batch(samples, width)
             out = bench.trainer.train_on_batch(x, y, return_dict=True)
             losses.append(float(out["loss"]))
             step += 1
@@ -454,7 +543,7 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
                 durations.append(dt)
             cer = None
             if held and (step % config.eval_every == 0):
-                cer, loss, texts = _measure(bench, held, width, loss_fn)
+                cer, loss, texts = _measure(bench, held, measure_width)
                 if (cer, loss) < best:
                     best, best_step, bad, after = (cer, loss), step, 0, texts
                     best_weights = [np.array(v.numpy()) for v in bench.easter.weights]
@@ -483,7 +572,8 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
     return AdaptResult(model=result_model, cer_before=cer_before, cer_after=cer_after, before=before,
                        after=after, held_texts=[t for _, t in held], train_texts=[t for _, t in train],
                        curve=curve, steps=step, best_step=best_step, seconds=round(time.monotonic() - t0, 3),
-                       compile_seconds=round(compile_s, 3), stopped=stopped, width=width, config=config)
+                       compile_seconds=round(compile_s, 3), stopped=stopped, width=width, config=config,
+                       crops=len(crops))
 
 
 def read_lines(model, grays) -> list[str]:
