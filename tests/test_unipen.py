@@ -90,12 +90,14 @@ def test_out_of_range_bad_and_commented_segments(tmp_path):
             '.COMMENT .SEGMENT TEXT 0-1 ? "commented out"\n'
             '.SEGMENT TEXT 2-9 ? "past the end"\n'
             '.SEGMENT TEXT 3-2 ? "reversed"\n'
-            '.SEGMENT TEXT 0-1 BAD "bad"\n')
+            '.SEGMENT TEXT 0-1 BAD "bad"\n'
+            '.SEGMENT TEXT 0-3 ? "Word!"\n')
     root = _unipen(tmp_path, "tst", text, tail)
     assert [r.text for r in unipen.read_unipen(root)] == ["mm"]
     count = unipen.unipen_counts(root)["tst"]
-    assert (count.files, count.segments, count.kept) == (1, 4, 1)
-    assert count.dropped == {"range past the last component": 1, "reversed range": 1, "labelled BAD": 1}
+    assert (count.files, count.segments, count.kept) == (1, 5, 1)
+    assert count.dropped == {"range past the last component": 1, "reversed range": 1, "labelled BAD": 1,
+                             "placeholder text": 1}
 
 
 def test_placeholder_points_and_point_ranges(tmp_path):

@@ -15,6 +15,7 @@ traps of this format (each checked by drawing segments of every set):
   past the end and hundreds more onto the wrong ink. Only pen-down blocks
   become strokes;
 * a range that does not fit the file, a reversed range, a ``BAD`` label, a
+  placeholder text standing in for a transcription (:data:`PLACEHOLDER_TEXTS`), a
   range touching a malformed point row, or one without ink is dropped and
   counted (:func:`unipen_counts`);
 * ``.COORD`` names the columns of a point row: X and Y are taken from there;
@@ -277,6 +278,12 @@ def read_index(path: str | Path, include_dir: str | Path, cache: dict | None = N
     return IndexFile(path, tuple(c for c in comps if c.rows), tuple(segs))
 
 
+#: Labels that stand in for a transcription nobody made: 20 segments of the Apple sets are labelled
+#: "Word!" (18 of Chuck_Chaffee_1 in ``apd06``/``apd07``, 2 of Eric_Behnke_1 in ``apd11``) while their ink
+#: is a line of several words (found when adapting to that writer made the readings far worse: benchmarks/adapt.md of 6c19012).
+PLACEHOLDER_TEXTS = frozenset({"Word!"})
+
+
 def _check(seg: Segment, comps: tuple) -> str | None:
     """Why a segment cannot be used, or None."""
     if seg.kind != "TEXT":
@@ -289,6 +296,8 @@ def _check(seg: Segment, comps: tuple) -> str | None:
         return "range past the last component"
     if not seg.text.strip():
         return "empty text"
+    if seg.text.strip() in PLACEHOLDER_TEXTS:
+        return "placeholder text"
     part = comps[seg.first:seg.last + 1]
     if any(c.bad_row for c in part):
         return "malformed point row"
