@@ -22,7 +22,8 @@ pen strokes are rendered once with a seed fixed by the line id (as
 Each adaptation starts cold (the training graph compiled afresh, as in a new
 ``python -m htr adapt`` process) unless ``--warm`` (the app after its first
 adaptation). ``--split validation`` is how the hyper-parameters were chosen;
-the report hands were run once, with the choice fixed.
+the report hands are run with the choice fixed (``benchmarks/adapt.md`` says
+which choices came before and which after an earlier report run).
 
 Writes OUT.md and OUT.csv (one row per writer). IAM's text is never written:
 its rows carry numbers only.
@@ -53,24 +54,27 @@ MIN_TEST = 4  # lines a writer needs besides the adaptation lines
 
 #: How the defaults of htr.adapt.AdaptConfig were chosen (validation hands only), written into OUT.md.
 CHOICE = """\
-How the defaults of `htr.adapt.AdaptConfig` were chosen, on **validation** hands only (the report hands
-above were never looked at before the choice): with the stage-11 weights, on a quiet 2-core CPU, the first
-three validation hands of Copiste and of Poilus, 10 lines and 60 s each (`python benchmarks/adapt.py
---split validation --sources copiste,poilus --writers 3 --seconds 60 [option]`). First sitting
-(2026-12-04, afternoon): A, learning rate 3e-4, every layer, median writer CER 18.4 → 16.9 %
-(`benchmarks/adapt_validation_A.md`); B, learning rate 1e-4, 18.4 → 16.1 % (`adapt_validation_B.md`); C, 3e-4
-with the stem fixed (`--layers head`), 18.4 → 16.5 % (`adapt_validation_C.md`): 1e-4 chosen. Second sitting
-(2026-12-04, evening): training on runs of words cut where the model places the gaps (`--crop`, more and
-shorter samples) instead of whole lines, 18.4 → 18.0 % at 768 columns (`adapt_validation_D.md`) and 17.8 % at
-1024 (`_E.md`), against whole lines 16.1 % in the same sitting (`_F.md`): not adopted. The held-back loss was
-then taken from the compiled test step instead of computing the focal CTC eagerly (about 2 s for two lines,
-a third of the budget): 16.0 % (`_G.md`, 27–40 steps instead of 27–30), and with patience 20 measurements
-instead of 8 (training then runs its 60 s, keeping the best held-back weights) 16.0 % as well, two writers
-better and none worse (`_H.md`): adopted. Defaults now: learning rate 1e-4, batch 4, batch normalisation
-frozen at the learned statistics, every layer trained, whole lines, shear within ±8°, TACo on 1 sample in 5,
-held-back lines measured every 3 steps, patience 20. In every run one Poilus hand (poilus-AN_0008) got
-worse: two held-back lines are a noisy judge. These validation numbers chose the defaults: they are
-validation figures."""
+How the defaults of `htr.adapt.AdaptConfig` were chosen, on **validation** hands only: with the stage-11
+weights, on a quiet 2-core CPU, the first three validation hands of Copiste and of Poilus, 10 lines and 60 s
+each (`python benchmarks/adapt.py --split validation --sources copiste,poilus --writers 3 --seconds 60
+[option]`). First sitting (2026-12-04, afternoon, before any report hand had been read with the stage-11
+weights): A, learning rate 3e-4, every layer, median writer CER 18.4 → 16.9 % (`benchmarks/adapt_validation_A.md`);
+B, learning rate 1e-4, 18.4 → 16.1 % (`adapt_validation_B.md`); C, 3e-4 with the stem fixed (`--layers
+head`), 18.4 → 16.5 % (`adapt_validation_C.md`): 1e-4 chosen. The report hands were then read once with
+those settings (median 11.5 → 10.3 %, `adapt.md` of commit 6c19012). Second sitting (2026-12-04, evening,
+after that report run had been seen; validation numbers only): training on runs of words cut where the
+model places the gaps (`--crop`, more and shorter samples) instead of whole lines, 18.4 → 18.0 % at 768
+columns (`adapt_validation_D.md`) and 17.8 % at 1024 (`_E.md`), against whole lines 16.1 % in the same
+sitting (`_F.md`), all three with patience 8 and the eager loss below: not adopted (crops were not tried
+again with the later settings). The held-back loss was then taken from the compiled test step instead of
+computing the focal CTC eagerly, which had made each measurement cost seconds (steps a minute: 27–30 in
+`_F.md`, 27–40 in `_G.md`): 16.0 % (`_G.md`); with patience 20 measurements instead of 8 (training then
+runs its 60 s and keeps the best held-back weights) 16.0 % as well, two hands better than in G and none
+worse (`_H.md`): adopted. Defaults now: learning rate 1e-4, batch 4, batch normalisation frozen at the
+learned statistics, every layer trained, whole lines, shear within ±8°, TACo on 1 sample in 5, held-back
+lines measured every 3 steps, patience 20. In every run one Poilus hand (poilus-AN_0008) got worse: two
+held-back lines are a noisy judge. These validation numbers chose the defaults: they are validation
+figures."""
 
 
 #: What a ``--split validation`` run's output says of itself instead of CHOICE.

@@ -82,7 +82,8 @@ class AdaptConfig:
             raise ValueError(f"train must be 'all' or 'head', not {self.train!r}")
         if not (self.lr > 0 and self.batch >= 1 and self.eval_every >= 1 and self.patience >= 1):
             raise ValueError("lr must be > 0; batch, eval_every and patience at least 1")
-        if self.crop and not (MIN_CROP <= self.crop < LAYOUT and self.crop % 4 == 0):
+        if not isinstance(self.crop, int) or isinstance(self.crop, bool) or \
+                (self.crop and not (MIN_CROP <= self.crop < LAYOUT and self.crop % 4 == 0)):
             raise ValueError(f"crop must be 0 or a multiple of 4 from {MIN_CROP} to {LAYOUT - 4}, not {self.crop}")
 
 
@@ -370,7 +371,7 @@ def word_crops(model, lines, width: int) -> list[tuple[np.ndarray, str]]:
     """
     from htr.alphabet import encode
     from htr.ctc import forced_align
-    from htr.preprocess import STRIDE, frame_line, prepare_line
+    from htr.preprocess import HEIGHT, STRIDE, frame_line, prepare_line
     from htr.train import needed_width
 
     framed = [frame_line(g)[0] for g, _ in lines]
@@ -387,6 +388,7 @@ def word_crops(model, lines, width: int) -> list[tuple[np.ndarray, str]]:
             continue
         if len(spans) != len(text):
             continue
+        scale = HEIGHT / f.shape[0]  # a crop is laid out at this scale (a very wide line was squeezed: p.sx)
         bounds, k = [], 0
         for w in words:
             bounds.append((spans[k].start, spans[k + len(w) - 1].end))
@@ -400,7 +402,7 @@ def word_crops(model, lines, width: int) -> list[tuple[np.ndarray, str]]:
                 piece = " ".join(words[i: j + 1])
                 if c1 - c0 < 2:
                     continue
-                if needed_width(int(np.ceil((c1 - c0) * p.sx * MAX_STRETCH)), encode(piece)) > width:
+                if needed_width(int(np.ceil((c1 - c0) * scale * MAX_STRETCH)), encode(piece)) > width:
                     break
                 out.append((np.ascontiguousarray(f[:, c0:c1]), piece))
     return out
@@ -438,9 +440,10 @@ def _batch(samples, width: int):
 def _measure(bench: _Bench, held, width: int) -> tuple[float, float, list[str]]:
     """(greedy CER, mean focal CTC loss, readings) of the bench's current weights on the held-back lines.
 
-    The loss comes from the trainer's compiled test step: the same focal CTC
-    computed eagerly took about 2 s for two lines on the 2-core CPU, a third
-    of a 60-second adaptation at one measurement every three steps."""
+    The loss comes from the trainer's compiled test step, the same mean focal
+    CTC the training step computes; computed eagerly it had cost seconds a
+    measurement on the 2-core CPU (``benchmarks/adapt_validation_F.md`` against
+    ``_G.md``: 27–30 steps a minute before, up to 40 after)."""
     from htr.alphabet import encode
     from htr.metrics import aggregate
     from htr.preprocess import prepare_line
