@@ -70,7 +70,9 @@ again with the later settings). The held-back loss was then taken from the compi
 computing the focal CTC eagerly, which had made each measurement cost seconds (steps a minute: 27–30 in
 `_F.md`, 27–40 in `_G.md`): 16.0 % (`_G.md`); with patience 20 measurements instead of 8 (training then
 runs its 60 s and keeps the best held-back weights) 16.0 % as well, two hands better than in G and none
-worse (`_H.md`): adopted. Defaults now: learning rate 1e-4, batch 4, batch normalisation frozen at the
+worse (`_H.md`): adopted. Tried again with those settings: crops of 1024 columns, 18.4 → 16.8 % (`_I.md`,
+64–71 steps), still worse than whole lines; learning rate 2e-4, 15.7 % (`_J.md`), three hands better than H
+and three worse: within what six hands can tell apart, so 1e-4 stays. Defaults now: learning rate 1e-4, batch 4, batch normalisation frozen at the
 learned statistics, every layer trained, whole lines, shear within ±8°, TACo on 1 sample in 5, held-back
 lines measured every 3 steps, patience 20. In every run one Poilus hand (poilus-AN_0008) got worse: two
 held-back lines are a noisy judge. These validation numbers chose the defaults: they are validation
