@@ -98,6 +98,10 @@ if result is not None:
     cols[2].metric("Training", f"{summary['seconds']:.0f} s",
                    help=f"{summary['steps']} steps; the weights of step {summary['best_step']} were kept "
                    "(the best on the held-back lines).")
+    if summary["best_step"] == 0:
+        st.info(f"None of the {summary['steps']} training steps read the held-back lines better than the model "
+                "you started from, so your copy keeps the weights it started with. More sentences, or more "
+                "time, give it more to learn from.")
     for truth, b, a in zip(summary["held_texts"], summary["before"], summary["after"]):
         st.html(widgets.labelled_text_html("You wrote", truth))
         c1, c2 = st.columns(2)

@@ -146,3 +146,22 @@ def test_prompts_cover_the_alphabet_and_the_model_can_write_them():
     for prompt in PROMPTS:
         assert set(string.ascii_lowercase) <= set(prompt.lower())
         assert set(prompt) <= set(CHARS)
+
+
+def _result(best_step: int) -> dict:
+    """A finished adaptation as the page keeps it (no model needed until a canvas is drawn on)."""
+    curve = [{"step": 0, "seconds": 1.0, "loss": None, "cer": 0.2},
+             {"step": 3, "seconds": 4.0, "loss": 9.5, "cer": 0.2 if best_step == 0 else 0.1}]
+    return {"model": None, "summary": {
+        "cer_before": 0.2, "cer_after": 0.2 if best_step == 0 else 0.1, "seconds": 5.0, "steps": 3,
+        "best_step": best_step, "held_texts": ["abc"], "before": ["abd"], "after": ["abd" if best_step == 0 else "abc"],
+        "curve": curve}}
+
+
+@pytest.mark.parametrize("best_step", [0, 3])
+def test_says_when_no_step_beat_the_model_it_started_from(easter2, best_step):
+    at = open_page(yh_result=_result(best_step))
+    said = [i.value for i in at.info if "keeps the weights it started with" in i.value]
+    assert len(said) == (1 if best_step == 0 else 0)
+    if said:
+        assert "None of the 3 training steps" in said[0]
