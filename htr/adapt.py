@@ -342,18 +342,32 @@ def _width_for(lines) -> int:
     return next((w for w in WIDTHS if need <= w), LAYOUT)
 
 
-def _sample(gray: np.ndarray, text: str, rng: np.random.Generator, config: AdaptConfig, width: int):
+def _draw(gray: np.ndarray, rng: np.random.Generator, config: AdaptConfig, lay):
+    """A training sample of ``gray`` drawn a little differently every time (:func:`htr.train.augment_real`,
+    TACo on ``config.taco_prob`` of them) and laid out by ``lay(image, check)``: up to four draws for one
+    that ``lay`` accepts (not None), then the image as it is, laid out unchecked (its caller made sure it fits)."""
     from htr.data.synth.render import corrupt
-    from htr.train import _to_sample, augment_real
+    from htr.train import augment_real
 
     for _ in range(4):
         g = augment_real(gray, rng, config.slant)
         if rng.random() < config.taco_prob:
             g = corrupt(g, rng)
-        s = _to_sample(g, text, LAYOUT)
-        if s is not None and not s[0][width:].any():
-            return s
-    return _to_sample(gray, text, LAYOUT)  # as it is (check_lines made sure it fits)
+        sample = lay(g, True)
+        if sample is not None:
+            return sample
+    return lay(gray, False)
+
+
+def _sample(gray: np.ndarray, text: str, rng: np.random.Generator, config: AdaptConfig, width: int):
+    """A whole line, framed as the engine frames it, with no ink past ``width`` (check_lines made sure it fits)."""
+    from htr.train import _to_sample
+
+    def lay(g, check):
+        sample = _to_sample(g, text, LAYOUT)
+        return sample if not check or (sample is not None and not sample[0][width:].any()) else None
+
+    return _draw(gray, rng, config, lay)
 
 
 def word_crops(model, lines, width: int) -> list[tuple[np.ndarray, str]]:
@@ -409,22 +423,22 @@ def word_crops(model, lines, width: int) -> list[tuple[np.ndarray, str]]:
 
 
 def _crop_sample(gray: np.ndarray, text: str, rng: np.random.Generator, config: AdaptConfig, width: int):
-    """A word crop drawn a little differently (as :func:`_sample`), laid out without framing it again:
-    framing would crop it to its own ink's height and enlarge a word without ascenders or descenders."""
+    """A word crop drawn as :func:`_sample` draws a line, laid out without framing it again: framing
+    would crop it to its own ink's height and enlarge a word without ascenders or descenders
+    (word_crops made sure the crop as it is fits ``width``)."""
     from htr.alphabet import encode
-    from htr.data.synth.render import corrupt
     from htr.preprocess import prepare_line
-    from htr.train import MAX_LABEL, augment_real, needed_width
+    from htr.train import MAX_LABEL, needed_width
 
     label = encode(text)[:MAX_LABEL]
-    for attempt in range(5):  # the crop as it is, last: word_crops made sure it fits
-        g = gray if attempt == 4 else augment_real(gray, rng, config.slant)
-        if attempt < 4 and rng.random() < config.taco_prob:
-            g = corrupt(g, rng)
+
+    def lay(g, check):
         prep = prepare_line(g, LAYOUT, frame=False)
-        if attempt == 4 or needed_width(prep.content, label) <= width:
-            return (prep.x * 255).astype(np.uint8), label
-    raise AssertionError("unreachable")
+        if check and needed_width(prep.content, label) > width:
+            return None
+        return (prep.x * 255).astype(np.uint8), label
+
+    return _draw(gray, rng, config, lay)
 
 
 def _batch(samples, width: int):
