@@ -67,8 +67,8 @@ model places the gaps (`--crop`, more and shorter samples) instead of whole line
 columns (`adapt_validation_D.md`) and 17.8 % at 1024 (`_E.md`), against whole lines 16.1 % in the same
 sitting (`_F.md`), all three with patience 8 and the eager loss below: not adopted (crops were not tried
 again with the later settings). The held-back loss was then taken from the compiled test step instead of
-computing the focal CTC eagerly, which had made each measurement cost seconds (steps a minute: 27–30 in
-`_F.md`, 27–40 in `_G.md`): 16.0 % (`_G.md`); with patience 20 measurements instead of 8 (training then
+computing the focal CTC eagerly, which had made each measurement cost seconds (steps in the runs that
+used their whole minute: 27–30 in `_F.md`, 33–40 in `_G.md`; the others stopped early): 16.0 % (`_G.md`); with patience 20 measurements instead of 8 (training then
 runs its 60 s and keeps the best held-back weights) 16.0 % as well, two hands better than in G and none
 worse (`_H.md`): adopted. Tried again with those settings: crops of 1024 columns, 18.4 → 16.8 % (`_I.md`,
 64–71 steps), still worse than whole lines; learning rate 2e-4, 15.7 % (`_J.md`), three hands better than H

@@ -457,7 +457,7 @@ def _measure(bench: _Bench, held, width: int) -> tuple[float, float, list[str]]:
     The loss comes from the trainer's compiled test step, the same mean focal
     CTC the training step computes; computed eagerly it had cost seconds a
     measurement on the 2-core CPU (``benchmarks/adapt_validation_F.md`` against
-    ``_G.md``: 27–30 steps a minute before, up to 40 after)."""
+    ``_G.md``: 27–30 steps in a whole minute before, 33–40 after)."""
     from htr.alphabet import encode
     from htr.metrics import aggregate
     from htr.preprocess import prepare_line
