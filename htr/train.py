@@ -522,18 +522,46 @@ def hand_validation_sets(cfg: Config) -> dict[str, list[tuple[np.ndarray, str]]]
 
 
 # ---------------------------------------------------------------- model
+def ctc_loss(y_true, logp):
+    """Per-sample CTC of labels ``y_true`` (B, L), padded with -1, under log-probabilities ``logp`` (B, T, C)
+    over all T steps, BLANK (the last class) the blank.
+
+    Under TensorFlow the labels go to ``tf.nn.ctc_loss`` as a sparse tensor,
+    which runs TensorFlow's compiled CTC kernel; ``keras.ops.ctc_loss``
+    passes them dense, and TensorFlow then computes CTC with a graph loop
+    that cost about 0.5 s a batch of four lines of 394 steps on the 2-core
+    CPU against 0.009 s for the kernel; the losses agree to 2e-6 (relative),
+    the gradients to 0.004 (``benchmarks/ctc_speed.md``;
+    ``tests/test_train_units.py`` compares them). Other backends use
+    ``keras.ops.ctc_loss``."""
+    import keras
+    from keras import ops
+
+    y_true = ops.cast(y_true, "int32")
+    steps = ops.shape(logp)[1]
+    out_len = ops.full((ops.shape(logp)[0],), steps, dtype="int32")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        where = tf.where(y_true >= 0)
+        labels = tf.SparseTensor(where, tf.gather_nd(y_true, where), tf.shape(y_true, out_type=tf.int64))
+        # logp are normalised log-probabilities: the kernel's log-softmax leaves them as they are. The
+        # kernel's blank is the last class, as BLANK is. A label too long for the steps (which htr.train
+        # never makes: _to_sample refuses it) costs 0 with no gradient instead of stopping the step.
+        return tf.compat.v1.nn.ctc_loss(labels, logp, out_len, time_major=False,
+                                        ignore_longer_outputs_than_inputs=True)
+    target_len = ops.sum(ops.cast(y_true >= 0, "int32"), axis=1)
+    target = ops.where(y_true >= 0, y_true, 0)
+    return ops.ctc_loss(target, logp, target_len, out_len, mask_index=BLANK)
+
+
 def focal_ctc_loss(alpha: float, gamma: float):
     """Easter2's focal CTC: alpha * (1 - p)^gamma * CTC, p = exp(-CTC)."""
     from keras import ops
 
     def loss(y_true, y_pred):
-        y_true = ops.cast(y_true, "int32")
-        target_len = ops.sum(ops.cast(y_true >= 0, "int32"), axis=1)
-        target = ops.where(y_true >= 0, y_true, 0)
-        steps = ops.shape(y_pred)[1]
-        out_len = ops.full((ops.shape(y_pred)[0],), steps, dtype="int32")
         logp = ops.log(ops.clip(ops.cast(y_pred, "float32"), 1e-8, 1.0))
-        ctc = ops.ctc_loss(target, logp, target_len, out_len, mask_index=BLANK)
+        ctc = ctc_loss(y_true, logp)
         p = ops.exp(-ctc)
         return alpha * ops.power(ops.maximum(1.0 - p, 1e-6), gamma) * ctc
 

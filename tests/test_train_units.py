@@ -89,6 +89,40 @@ def test_focal_ctc_loss_is_keras_ctc_reweighted():
         assert got == pytest.approx(alpha * (1 - p) ** gamma * plain, rel=2e-3)
 
 
+def test_ctc_loss_kernel_path_equals_keras_ctc_loss_in_value_and_gradient():
+    """train.ctc_loss hands TensorFlow sparse labels (its compiled kernel); it must give the loss and the
+    gradient keras.ops.ctc_loss gives, on a batch of labels of different lengths with repeats."""
+    import keras
+    from keras import ops
+
+    if keras.backend.backend() != "tensorflow":
+        pytest.skip("the sparse-label path is TensorFlow's; other backends call keras.ops.ctc_loss itself")
+    import tensorflow as tf
+
+    rng = np.random.default_rng(0)
+    B, T, C = 3, 40, BLANK + 1
+    y = np.full((B, 12), -1, np.int32)
+    for b, n in enumerate((12, 5, 1)):
+        y[b, :n] = rng.integers(0, BLANK, n)
+    y[0, 3] = y[0, 2]  # a repeated character needs a blank between
+    logits = tf.Variable(rng.normal(0, 2, (B, T, C)).astype(np.float32))
+
+    def both():
+        with tf.GradientTape(persistent=True) as tape:
+            logp = tf.nn.log_softmax(logits)
+            got = train.ctc_loss(y, logp)
+            want = ops.ctc_loss(np.where(y >= 0, y, 0), logp, (y >= 0).sum(1), np.full(B, T), mask_index=BLANK)
+            sums = tf.reduce_sum(got), tf.reduce_sum(want)
+        gs = tape.gradient(sums[0], logits), tape.gradient(sums[1], logits)
+        return np.asarray(got), np.asarray(want), [np.asarray(g) for g in gs]
+
+    got, want, (g_got, g_want) = both()
+    assert got.shape == (B,) and np.all(got > 0)
+    np.testing.assert_allclose(got, want, rtol=1e-4)
+    np.testing.assert_allclose(g_got, g_want, atol=1e-4)
+    assert np.abs(g_want).max() > 1e-2  # a gradient worth comparing
+
+
 def test_focal_weight_shrinks_the_loss_of_easy_samples():
     loss_fn = train.focal_ctc_loss(1.0, 2.0)
     sure = np.zeros((1, 4, NUM_CLASSES), np.float32)
