@@ -24,6 +24,12 @@ How (the choices measured on validation hands: ``benchmarks/adapt.md``):
   (:class:`htr.model.LayoutTrainer`, the same numbers as the whole layout), W
   fixed for one adaptation so the step is traced once.
 
+Two other ways to train, options measured worse on validation hands and off by
+default: ``crop`` (runs of words cut from the lines at the gaps the model's
+alignment finds) and ``train="top"`` (only the head trains, on the trunk's
+outputs for ``draws`` augmented samples of every line computed before the
+first step: several times more steps a minute, :class:`htr.model.HeadTrainer`).
+
 The compiled training graph is the slow part of the first adaptation in a
 process (seconds); it is kept per (config, width) in a small process-wide
 cache (a "bench") and reused, its optimizer and dropout state reset, so a
@@ -66,7 +72,9 @@ class AdaptConfig:
     lr: float = 1e-4
     batch: int = 4
     bn: str = "frozen"  # "frozen": the learned statistics; "train": each batch's (and update them)
-    train: str = "all"  # "all" layers, or "head": only the three Easter units and the head (stem fixed)
+    train: str = "all"  # "all" layers; "head": only the three Easter units and the head (stem fixed);
+    #   "top": only the head (stem and units fixed), trained on their outputs computed once per drawn sample
+    draws: int = 24  # train="top": samples drawn (augmented) per training line, computed before training
     slant: float = 8.0  # shear within ± this many degrees (augment_real)
     taco_prob: float = 0.2  # chance of TACo corruption per sample
     crop: int = 0  # 0: train on whole lines; else on runs of words cut from them, this many columns wide
@@ -78,8 +86,13 @@ class AdaptConfig:
     def __post_init__(self):
         if self.bn not in ("frozen", "train"):
             raise ValueError(f"bn must be 'frozen' or 'train', not {self.bn!r}")
-        if self.train not in ("all", "head"):
-            raise ValueError(f"train must be 'all' or 'head', not {self.train!r}")
+        if self.train not in ("all", "head", "top"):
+            raise ValueError(f"train must be 'all', 'head' or 'top', not {self.train!r}")
+        if not isinstance(self.draws, int) or isinstance(self.draws, bool) or self.draws < 1:
+            raise ValueError(f"draws must be a whole number of at least 1, not {self.draws!r}")
+        if self.train == "top" and (self.crop or self.bn != "frozen"):
+            raise ValueError("train='top' reads whole lines with the learned batch statistics: crop must be 0, "
+                             "bn 'frozen'")
         if not (self.lr > 0 and self.batch >= 1 and self.eval_every >= 1 and self.patience >= 1):
             raise ValueError("lr must be > 0; batch, eval_every and patience at least 1")
         if not isinstance(self.crop, int) or isinstance(self.crop, bool) or \
@@ -266,23 +279,32 @@ class _Bench:
     def __init__(self, config: AdaptConfig, width: int):
         import keras
 
-        from htr.model import LayoutTrainer, build_easter2
+        from htr.model import build_easter2
         from htr.train import focal_ctc_loss
 
         self.width = width
         self.easter = build_easter2()
-        if config.train == "head":
-            for layer in self.easter.layers:
-                if layer.name.startswith("stem_"):
-                    layer.trainable = False
-        # frozen: batch norm normalises with the learned statistics in training too, and keeps them
-        self.trainer = LayoutTrainer(self.easter, LAYOUT, frozen_bn=config.bn == "frozen")
+        self.trainer = self._trainer(config)
         self.trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr, clipnorm=5.0),
                              loss=focal_ctc_loss(config.focal_alpha, config.focal_gamma))
         self.trainer.optimizer.build(self.trainer.trainable_variables)
         self.opt_fresh = [np.array(v.numpy()) for v in self.trainer.optimizer.variables]
         self.seeds = [v for v in self.easter.variables if "seed_generator" in v.path]
         self.traced = False
+
+    def _trainer(self, config: AdaptConfig):
+        from htr.model import LayoutTrainer
+
+        if config.train == "head":
+            for layer in self.easter.layers:
+                if layer.name.startswith("stem_"):
+                    layer.trainable = False
+        # frozen: batch norm normalises with the learned statistics in training too, and keeps them
+        return LayoutTrainer(self.easter, LAYOUT, frozen_bn=config.bn == "frozen")
+
+    def inputs(self, pixels: np.ndarray) -> np.ndarray:
+        """What the trainer reads for laid-out lines ``pixels`` (N, LAYOUT, 80) uint8: their first W columns."""
+        return pixels[:, : self.width]
 
     def reset(self, model, seed: int) -> None:
         """The given model's weights, a fresh optimizer, dropout seeded by ``seed``."""
@@ -292,6 +314,30 @@ class _Bench:
             v.assign(value)
         for i, v in enumerate(self.seeds):
             v.assign(np.array([seed * 7919 + i + 1, 0], dtype=np.int64))
+
+
+class _TopBench(_Bench):
+    """A bench that trains only the head (:class:`htr.model.HeadTrainer`) on trunk outputs computed beforehand."""
+
+    def _trainer(self, config: AdaptConfig):
+        from htr.model import HEAD_BLOCKS, HeadTrainer, trunk
+
+        head = {name for block in HEAD_BLOCKS for name in block} | {"logits", "probs"}
+        for layer in self.easter.layers:
+            if layer.name not in head:
+                layer.trainable = False
+        self.trunk = trunk(self.easter)
+        return HeadTrainer(self.easter, self.width // 4)
+
+    def inputs(self, pixels: np.ndarray, chunk: int = 8) -> np.ndarray:
+        """The trunk's output on the whole layout (dropout off), cut :data:`htr.model.HEAD_REACH` steps past
+        W/4, as float16 (half the memory of a pool of draws; the head computes in float32)."""
+        from htr.model import HEAD_REACH
+
+        keep = self.width // 4 + HEAD_REACH
+        out = [np.asarray(self.trunk.predict_on_batch(pixels[i: i + chunk].astype(np.float32) / 255.0))[:, :keep]
+               for i in range(0, len(pixels), chunk)]
+        return np.concatenate(out).astype(np.float16)
 
 
 _BENCHES: OrderedDict = OrderedDict()
@@ -305,7 +351,7 @@ def _bench(config: AdaptConfig, width: int) -> _Bench:
         return _BENCHES[key]
     while len(_BENCHES) >= _BENCHES_MAX:
         _BENCHES.popitem(last=False)
-    _BENCHES[key] = bench = _Bench(config, width)
+    _BENCHES[key] = bench = (_TopBench if config.train == "top" else _Bench)(config, width)
     return bench
 
 
@@ -444,32 +490,59 @@ def _crop_sample(gray: np.ndarray, text: str, rng: np.random.Generator, config: 
 def _batch(samples, width: int):
     from htr.train import MAX_LABEL
 
-    x = np.stack([s[0][:width] for s in samples])
+    x = None if samples[0][0] is None else np.stack([s[0][:width] for s in samples])
     y = np.full((len(samples), MAX_LABEL), -1, np.int32)
     for i, (_, label) in enumerate(samples):
         y[i, : len(label)] = label
     return x, y
 
 
-def _measure(bench: _Bench, held, width: int) -> tuple[float, float, list[str]]:
+class _Held:
+    """The held-back lines laid out once, as the bench reads them, with their labels."""
+
+    def __init__(self, bench: _Bench, held, width: int):
+        from htr.alphabet import encode
+        from htr.preprocess import prepare_line
+
+        self.texts = [t for _, t in held]
+        preps = [prepare_line(g, LAYOUT) for g, _ in held]
+        self.steps = [p.content_steps for p in preps]
+        pixels = np.stack([(p.x * 255).astype(np.uint8) for p in preps])
+        self.x = bench.inputs(pixels) if isinstance(bench, _TopBench) else pixels[:, :width]
+        _, self.y = _batch([(None, encode(t)) for t in self.texts], width)
+
+
+def _measure(bench: _Bench, held: _Held) -> tuple[float, float, list[str]]:
     """(greedy CER, mean focal CTC loss, readings) of the bench's current weights on the held-back lines.
 
     The loss comes from the trainer's compiled test step, the same mean focal
     CTC the training step computes; computed eagerly it had cost seconds a
     measurement on the 2-core CPU (``benchmarks/adapt_validation_F.md`` against
-    ``_G.md``: 27–30 steps in a whole minute before, 33–40 after)."""
-    from htr.alphabet import encode
+    ``_G.md``: 27–30 steps in a whole minute before, 33–40 after). The held-back
+    lines are laid out once per adaptation (:class:`_Held`)."""
     from htr.metrics import aggregate
-    from htr.preprocess import prepare_line
     from htr.train import greedy_texts
 
-    preps = [prepare_line(g, LAYOUT) for g, _ in held]
-    x = np.stack([(p.x[:width] * 255).astype(np.uint8) for p in preps])
-    probs = np.asarray(bench.trainer.predict_on_batch(x), dtype=np.float32)
-    texts = [greedy_texts(pr[None, : p.content_steps])[0] for pr, p in zip(probs, preps)]
-    _, y = _batch([(p.x[:width], encode(t)) for p, (_, t) in zip(preps, held)], width)
-    loss = float(bench.trainer.test_on_batch(x, y, return_dict=True)["loss"])
-    return aggregate(zip((t for _, t in held), texts)).cer, loss, texts
+    probs = np.asarray(bench.trainer.predict_on_batch(held.x), dtype=np.float32)
+    texts = [greedy_texts(pr[None, :n])[0] for pr, n in zip(probs, held.steps)]
+    loss = float(bench.trainer.test_on_batch(held.x, held.y, return_dict=True)["loss"])
+    return aggregate(zip(held.texts, texts)).cer, loss, texts
+
+
+def _pool(bench: _TopBench, train, rng: np.random.Generator, config: AdaptConfig, width: int,
+          t0: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """``config.draws`` samples of every training line, drawn as :func:`_sample` draws them, as the head reads
+    them (trunk outputs) with their labels: round after round of one draw per line, stopping early when
+    half the time budget is gone (one round always)."""
+    xs, ys = [], []
+    for r in range(config.draws):
+        if r and time.monotonic() - t0 > seconds / 2:
+            break
+        samples = [_sample(g, t, rng, config, width) for g, t in train]
+        x, y = _batch(samples, width)
+        xs.append(bench.inputs(np.stack([s[0] for s in samples])))
+        ys.append(y)
+    return np.concatenate(xs), np.concatenate(ys)
 
 
 def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
@@ -523,8 +596,10 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
         best = None  # (cer, loss)
         best_weights, best_step = None, 0
         if held:
-            cer_before, loss0, before = _measure(bench, held, measure_width)
+            held_in = _Held(bench, held, measure_width)
+            cer_before, loss0, before = _measure(bench, held_in)
             best, after = (cer_before, loss0), before
+        pool = _pool(bench, train, rng, config, width, t0, seconds) if isinstance(bench, _TopBench) else None
         curve.append(Point(0, round(time.monotonic() - t0, 3), None, cer_before))
 
         step, bad, stopped = 0, 0, "time"
@@ -543,13 +618,17 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
             elif step > 0 and elapsed >= seconds:  # the first step always runs
                 break
             s0 = time.monotonic()
-            if crops:
+            if pool is not None:
+                picks = rng.integers(0, len(pool[0]), config.batch)
+                x, y = pool[0][picks], pool[1][picks]
+            elif crops:
                 picks = rng.choice(len(crops), config.batch, p=crop_p)
                 samples = [_crop_sample(*crops[i], rng, config, width) for i in picks]
             else:
                 picks = rng.integers(0, len(train), config.batch)
                 samples = [_sample(*train[i], rng, config, width) for i in picks]
-            x, y = _batch(samples, width)
+            if pool is None:
+                x, y = _batch(samples, width)
             out = bench.trainer.train_on_batch(x, y, return_dict=True)
             losses.append(float(out["loss"]))
             step += 1
@@ -560,7 +639,7 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
                 durations.append(dt)
             cer = None
             if held and (step % config.eval_every == 0):
-                cer, loss, texts = _measure(bench, held, measure_width)
+                cer, loss, texts = _measure(bench, held_in)
                 if (cer, loss) < best:
                     best, best_step, bad, after = (cer, loss), step, 0, texts
                     best_weights = [np.array(v.numpy()) for v in bench.easter.weights]

@@ -249,3 +249,46 @@ class LayoutTrainer(keras.Model):
         h, pad = self._block("head_conv2", "head_bn2", h, pad, full, training, drop="head_drop2")
         logits = self.easter.get_layer("logits")(h)
         return self.easter.get_layer("probs")(logits)
+
+
+#: The head: what :class:`HeadTrainer` trains, (conv, batch norm, dropout) per block, then ``logits``.
+HEAD_BLOCKS = (("head_conv1", "head_bn1", "head_drop1"), ("head_conv2", "head_bn2", "head_drop2"))
+#: The last layer before the head; its output (B, T, 256) is what the head reads.
+TRUNK_OUT = f"unit{len(UNITS)}_drop_out"
+#: Time steps on either side that the head looks at (head_conv1: kernel 11, dilation 2).
+HEAD_REACH = 10
+
+
+def trunk(easter: keras.Model) -> keras.Model:
+    """The stem and the Easter units of ``easter`` (shared weights): pixels (B, W, 80) in 0..1 → (B, W/4, 256)."""
+    return keras.Model(easter.input, easter.get_layer(TRUNK_OUT).output, name="easter2_trunk")
+
+
+class HeadTrainer(keras.Model):
+    """Train only the head of ``easter`` (shared weights) on trunk outputs computed beforehand.
+
+    Input: (B, steps + :data:`HEAD_REACH`, 256), the output of :func:`trunk`
+    on the whole layout, cut :data:`HEAD_REACH` steps past ``steps`` so that
+    the head's widest convolution sees, at every step it returns, what it
+    sees on the whole layout. Output: the softmax over the first ``steps``
+    steps. Batch normalisation uses the learned statistics (frozen); dropout
+    follows ``training``. The trunk's layers should be marked not trainable
+    so that only the head's weights are in ``trainable_variables``.
+    """
+
+    def __init__(self, easter: keras.Model, steps: int, **kwargs):
+        super().__init__(name="easter2_head_trainer", **kwargs)
+        self.easter = easter
+        self.steps = int(steps)
+
+    def call(self, h, training=False):
+        from keras import ops
+
+        h = ops.cast(h, "float32")
+        for conv, bn, drop in HEAD_BLOCKS:
+            h = self.easter.get_layer(conv)(h)
+            h = self.easter.get_layer(bn)(h, training=False)
+            h = ops.relu(h)
+            h = self.easter.get_layer(drop)(h, training=training)
+        probs = self.easter.get_layer("probs")(self.easter.get_layer("logits")(h))
+        return probs[:, : self.steps]

@@ -261,7 +261,7 @@ def test_adapting_on_word_crops(model, lines, monkeypatch):
 
 def test_held_back_loss_is_the_mean_focal_ctc(model, lines, adapted):
     """_measure's loss (the compiled test step) is the mean focal CTC of the readings it returns."""
-    from htr.adapt import _batch, _bench, _measure, _width_for
+    from htr.adapt import _batch, _bench, _Held, _measure, _width_for
     from htr.alphabet import encode
     from htr.preprocess import deskew_line, prepare_line
     from htr.train import focal_ctc_loss
@@ -270,7 +270,7 @@ def test_held_back_loss_is_the_mean_focal_ctc(model, lines, adapted):
     width = _width_for([(deskew_line(g)[0], t) for g, t in lines])
     bench = _bench(CFG, width)  # the fixture's, reused
     bench.reset(model, 0)
-    _, loss, _ = _measure(bench, held, width)
+    _, loss, _ = _measure(bench, _Held(bench, held, width))
     x = np.stack([(prepare_line(g, 2000).x[:width] * 255).astype(np.uint8) for g, _ in held])
     probs = np.asarray(bench.trainer.predict_on_batch(x), dtype=np.float32)
     _, y = _batch([(prepare_line(g, 2000).x[:width], encode(t)) for g, t in held], width)
@@ -283,3 +283,50 @@ def test_crop_config_is_checked():
         with pytest.raises(ValueError, match="crop"):
             AdaptConfig(crop=bad)
     assert AdaptConfig(crop=768).crop == 768 and AdaptConfig().crop == 0
+
+
+def test_top_config_is_checked():
+    for bad in (0, -1, 2.0, True):
+        with pytest.raises(ValueError, match="draws"):
+            AdaptConfig(train="top", draws=bad)
+    with pytest.raises(ValueError, match="crop"):
+        AdaptConfig(train="top", crop=768)
+    with pytest.raises(ValueError, match="bn"):
+        AdaptConfig(train="top", bn="train")
+    with pytest.raises(ValueError, match="top"):
+        AdaptConfig(train="everything")
+
+
+def test_adapting_the_head_on_drawn_samples(model, lines, monkeypatch):
+    """train='top': the stem and units keep the model's weights, the head moves, the loss on the writer
+    falls; the pool holds `draws` samples of every training line and steps draw their batches from it."""
+    import htr.adapt as A
+    from htr.model import HEAD_BLOCKS
+
+    pools = []
+    real_pool = A._pool
+
+    def spy(*args, **kwargs):
+        pools.append(real_pool(*args, **kwargs))
+        return pools[-1]
+
+    monkeypatch.setattr(A, "_pool", spy)
+    cfg = AdaptConfig(train="top", draws=3, lr=1e-3, batch=4, eval_every=2, patience=50)
+    res = adapt(model, lines, seconds=600, held_out=1, seed=0, max_steps=8, config=cfg)
+    (x, y), = pools
+    assert x.shape == (3 * (len(lines) - 1), res.width // 4 + 10, 256) and x.dtype == np.float16
+    assert len(y) == len(x) and (y[:, 0] >= 0).all()
+    head = {n for block in HEAD_BLOCKS for n in block} | {"logits"}
+
+    def moved(adapted):  # names of the layers whose weights differ from the given model's
+        return {a.name for a, b in zip(model.layers, adapted.layers)
+                if any(not np.array_equal(np.asarray(u), np.asarray(v)) for u, v in zip(a.weights, b.weights))}
+
+    if res.best_step:
+        assert moved(res.model) and moved(res.model) <= head
+    else:
+        assert not moved(res.model)
+    # no held-back line, the last weights: the head must have moved and the writer's loss fallen
+    res0 = adapt(model, lines, seconds=600, held_out=0, seed=0, max_steps=8, config=cfg)
+    assert "head_conv1" in moved(res0.model) and moved(res0.model) <= head
+    assert train_loss(res0.model, lines) < train_loss(model, lines)

@@ -175,3 +175,22 @@ def test_frozen_batch_norm_trains_on_the_reading_scale_and_keeps_the_statistics(
         np.testing.assert_array_equal(np.asarray(v), before)
     # batch statistics would have read it differently
     assert np.abs(np.asarray(LayoutTrainer(model, LAYOUT)(x, training=True)) - read).max() > 1e-3
+
+
+def test_head_trainer_on_trunk_outputs_reads_as_the_whole_model():
+    """HeadTrainer, fed the trunk's output on the whole layout cut HEAD_REACH steps past its steps, returns
+    the whole model's softmax over those steps; cut at the steps themselves, the edge would differ."""
+    from htr.model import HEAD_REACH, HeadTrainer, trunk
+
+    model = _model()
+    x = _pixels().astype(np.float32) / 255.0
+    want = np.asarray(model(x, training=False))
+    feats = np.asarray(trunk(model)(x, training=False))
+    steps = WIDTH // 4
+    got = np.asarray(HeadTrainer(model, steps)(feats[:, : steps + HEAD_REACH], training=False))
+    assert got.shape == (2, steps, want.shape[2])
+    np.testing.assert_allclose(got, want[:, :steps], atol=1e-5)
+    # the head's widest convolution reaches HEAD_REACH steps: without them the last steps change
+    short = np.asarray(HeadTrainer(model, steps)(feats[:, :steps], training=False))
+    assert np.abs(short[:, -1] - want[:, steps - 1]).max() > 1e-5
+    np.testing.assert_allclose(short[:, : steps - HEAD_REACH], want[:, : steps - HEAD_REACH], atol=1e-5)
