@@ -160,8 +160,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=1, metavar="N",
                     help="read each line image N times (N links to it under a temporary folder, distinct names): "
                     "a longer run, where Ray's start and per-task overhead weigh less")
-    ap.add_argument("--batch-sizes", default="1", metavar="B[,B...]",
-                    help="images per Ray Data batch to try for each workers x threads (default 1)")
+    ap.add_argument("--batch-sizes", default="1,8", metavar="B[,B...]",
+                    help="images per Ray Data batch to try for each workers x threads (default 1,8: one image "
+                    "a task, and the 8 `htr batch --batch-size` uses by default)")
     args = ap.parse_args()
     try:
         batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
