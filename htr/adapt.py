@@ -79,7 +79,7 @@ class AdaptConfig:
     taco_prob: float = 0.2  # chance of TACo corruption per sample
     crop: int = 0  # 0: train on whole lines; else on runs of words cut from them, this many columns wide
     eval_every: int = 3  # steps between measurements on the held-back lines
-    patience: int = 20  # measurements without a better held-back score before stopping
+    patience: int = 40  # measurements without a better held-back score before stopping
     focal_alpha: float = 0.25
     focal_gamma: float = 0.5
 

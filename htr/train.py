@@ -530,7 +530,7 @@ def ctc_loss(y_true, logp):
     which runs TensorFlow's compiled CTC kernel; ``keras.ops.ctc_loss``
     passes them dense, and TensorFlow then computes CTC with a graph loop
     that cost about 0.5 s a batch of four lines of 394 steps on the 2-core
-    CPU against 0.009 s for the kernel; the losses agree to 2e-6 (relative),
+    CPU against 0.008 s for the kernel; the losses agree to 2e-6 (relative),
     the gradients to 0.004 (``benchmarks/ctc_speed.md``;
     ``tests/test_train_units.py`` compares them). Other backends use
     ``keras.ops.ctc_loss``."""
