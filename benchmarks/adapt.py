@@ -73,13 +73,15 @@ runs its 60 s and keeps the best held-back weights) 16.0 % as well, two hands be
 worse (`_H.md`): adopted. Tried again with those settings: crops of 1024 columns, 18.4 → 16.8 % (`_I.md`,
 64–71 steps), still worse than whole lines; learning rate 2e-4, 15.7 % (`_J.md`), three hands better than H
 and three worse: within what six hands can tell apart, so 1e-4 stays. Third sitting (2026-12-04, night,
-after the second report run had been seen; validation numbers only): the training step's CTC now runs in
+after the third report run with the stage-11 weights had been seen, that of commit 1d009a8, after those of 6c19012 and
+bf2f580; validation numbers only): the training step's CTC now runs in
 TensorFlow's compiled kernel (`benchmarks/ctc_speed.md`), which took a whole minute from 38–42 steps (`_H.md`)
 to 105–116 (`_K.md`, `_N.md`):
-with the settings of H, 18.4 → 15.3 % (`_K.md`; four of the six stopped early on patience 20, which now
+with the settings of H, 18.4 → 15.3 % (`_K.md`; five of the six stopped early on patience 20, which now
 came after 60 steps); training only the head on trunk outputs computed before the first step (`--layers
-top`, 63–231 steps in 14–34 s), 16.1 % at learning rate 1e-4 (`_L.md`) and 16.3 % at 3e-4 (`_M.md`): not
-adopted; patience 40, so that the minute is used, 14.7 % (`_N.md`): adopted; with it, learning rate 2e-4
+top`, 63–231 steps in 14–34 s, all stopped early on patience 20), 16.1 % at learning rate 1e-4 (`_L.md`) and
+16.3 % at 3e-4 (`_M.md`): not adopted; patience 40, so that the minute is used, 14.7 % (`_N.md`; against K two
+hands better, two worse, two the same: it uses the minute, no gain is shown): adopted; with it, learning rate 2e-4
 15.6 % (`_O.md`) and batch 8 14.9 % (`_P.md`, 58–62 steps): not adopted. Defaults now: learning rate 1e-4,
 batch 4, batch normalisation frozen at the learned statistics, every layer trained, whole lines, shear within
 ±8°, TACo on 1 sample in 5, held-back lines measured every 3 steps, patience 40. In every run one Poilus

@@ -5,7 +5,7 @@
 Why: under TensorFlow, ``keras.ops.ctc_loss`` passes its labels dense, and
 TensorFlow then computes CTC with a loop of graph ops; given the same labels
 as a sparse tensor ``tf.nn.ctc_loss`` runs its compiled CTC kernel. Both are
-timed here, loss and gradient with respect to the log-probabilities, each in
+timed here, loss and gradient with respect to the logits the log-softmax is taken of, each in
 one ``tf.function`` (as a training step runs them), on random posteriors over
 the 80 classes and random labels of IAM-like lengths; the largest difference
 between the two losses and gradients is printed beside the times. Under JAX

@@ -90,9 +90,10 @@ class AdaptConfig:
             raise ValueError(f"train must be 'all', 'head' or 'top', not {self.train!r}")
         if not isinstance(self.draws, int) or isinstance(self.draws, bool) or self.draws < 1:
             raise ValueError(f"draws must be a whole number of at least 1, not {self.draws!r}")
-        if self.train == "top" and (self.crop or self.bn != "frozen"):
-            raise ValueError("train='top' reads whole lines with the learned batch statistics: crop must be 0, "
-                             "bn 'frozen'")
+        if self.train == "top" and self.crop:
+            raise ValueError("train='top' reads whole lines: crop must be 0")
+        if self.train == "top" and self.bn != "frozen":
+            raise ValueError("train='top' keeps the learned batch statistics: bn must be 'frozen'")
         if not (self.lr > 0 and self.batch >= 1 and self.eval_every >= 1 and self.patience >= 1):
             raise ValueError("lr must be > 0; batch, eval_every and patience at least 1")
         if not isinstance(self.crop, int) or isinstance(self.crop, bool) or \
@@ -285,8 +286,11 @@ class _Bench:
         self.width = width
         self.easter = build_easter2()
         self.trainer = self._trainer(config)
+        # no XLA under TensorFlow ("auto" would use it on a GPU): the CTC kernel of htr.train.ctc_loss has
+        # no XLA form; JAX compiles everything, as htr.train does
         self.trainer.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr, clipnorm=5.0),
-                             loss=focal_ctc_loss(config.focal_alpha, config.focal_gamma))
+                             loss=focal_ctc_loss(config.focal_alpha, config.focal_gamma),
+                             jit_compile=keras.backend.backend() == "jax")
         self.trainer.optimizer.build(self.trainer.trainable_variables)
         self.opt_fresh = [np.array(v.numpy()) for v in self.trainer.optimizer.variables]
         self.seeds = [v for v in self.easter.variables if "seed_generator" in v.path]
@@ -302,9 +306,10 @@ class _Bench:
         # frozen: batch norm normalises with the learned statistics in training too, and keeps them
         return LayoutTrainer(self.easter, LAYOUT, frozen_bn=config.bn == "frozen")
 
-    def inputs(self, pixels: np.ndarray) -> np.ndarray:
-        """What the trainer reads for laid-out lines ``pixels`` (N, LAYOUT, 80) uint8: their first W columns."""
-        return pixels[:, : self.width]
+    def inputs(self, pixels: np.ndarray, width: int) -> np.ndarray:
+        """What the trainer reads for laid-out lines ``pixels`` (N, LAYOUT, 80) uint8: their first ``width``
+        columns (the bench's own width, or the held-back lines' when it trains on narrower crops)."""
+        return pixels[:, :width]
 
     def reset(self, model, seed: int) -> None:
         """The given model's weights, a fresh optimizer, dropout seeded by ``seed``."""
@@ -329,10 +334,14 @@ class _TopBench(_Bench):
         self.trunk = trunk(self.easter)
         return HeadTrainer(self.easter, self.width // 4)
 
-    def inputs(self, pixels: np.ndarray, chunk: int = 8) -> np.ndarray:
+    def inputs(self, pixels: np.ndarray, width: int, chunk: int = 8) -> np.ndarray:
         """The trunk's output on the whole layout (dropout off), cut :data:`htr.model.HEAD_REACH` steps past
-        W/4, as float16 (half the memory of a pool of draws; the head computes in float32)."""
+        W/4, as float16 (half the memory of a pool of draws; the head computes in float32). ``width`` must be
+        the bench's: its head was built for W/4 steps."""
         from htr.model import HEAD_REACH
+
+        if width != self.width:
+            raise ValueError(f"this bench's head reads {self.width} columns, not {width}")
 
         keep = self.width // 4 + HEAD_REACH
         out = [np.asarray(self.trunk.predict_on_batch(pixels[i: i + chunk].astype(np.float32) / 255.0))[:, :keep]
@@ -508,7 +517,7 @@ class _Held:
         preps = [prepare_line(g, LAYOUT) for g, _ in held]
         self.steps = [p.content_steps for p in preps]
         pixels = np.stack([(p.x * 255).astype(np.uint8) for p in preps])
-        self.x = bench.inputs(pixels) if isinstance(bench, _TopBench) else pixels[:, :width]
+        self.x = bench.inputs(pixels, width)
         _, self.y = _batch([(None, encode(t)) for t in self.texts], width)
 
 
@@ -533,15 +542,15 @@ def _pool(bench: _TopBench, train, rng: np.random.Generator, config: AdaptConfig
           t0: float, seconds: float) -> tuple[np.ndarray, np.ndarray]:
     """``config.draws`` samples of every training line, drawn as :func:`_sample` draws them, as the head reads
     them (trunk outputs) with their labels: round after round of one draw per line, stopping early when
-    half the time budget is gone (one round always)."""
+    half the time budget is gone (one round always). So on a slow machine, or with a short budget, a top
+    adaptation draws fewer samples, and the same seed gives the same result only where the rounds match."""
     xs, ys = [], []
     for r in range(config.draws):
         if r and time.monotonic() - t0 > seconds / 2:
             break
         samples = [_sample(g, t, rng, config, width) for g, t in train]
-        x, y = _batch(samples, width)
-        xs.append(bench.inputs(np.stack([s[0] for s in samples])))
-        ys.append(y)
+        xs.append(bench.inputs(np.stack([s[0] for s in samples]), width))
+        ys.append(_batch([(None, label) for _, label in samples], width)[1])
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -558,7 +567,7 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
     budget is wall-clock, compiling included, and checked before every step
     (a step that would not end within it is not started; the first step
     always runs). ``max_steps`` bounds the steps too. Same ``seed`` and
-    steps, same result.
+    steps, same result (with ``train="top"``: and the same number of rounds drawn, :func:`_pool`).
 
     ``progress`` is called after every step with a :class:`Progress`.
     Raises :class:`AdaptError` for unusable lines. ``model`` is never changed.

@@ -533,7 +533,14 @@ def ctc_loss(y_true, logp):
     CPU against 0.008 s for the kernel; the losses agree to 2e-6 (relative),
     the gradients to 0.004 (``benchmarks/ctc_speed.md``;
     ``tests/test_train_units.py`` compares them). Other backends use
-    ``keras.ops.ctc_loss``."""
+    ``keras.ops.ctc_loss``.
+
+    The kernel takes its input for logits and applies its own softmax: with
+    ``logp`` a log-softmax (as :func:`focal_ctc_loss` makes it) that changes
+    neither the loss nor the gradient that reaches the logits before it, but
+    the gradient with respect to ``logp`` itself differs from
+    ``keras.ops.ctc_loss``'s by the softmax term: compare gradients at the
+    logits, as the test and the benchmark do."""
     import keras
     from keras import ops
 
@@ -548,7 +555,7 @@ def ctc_loss(y_true, logp):
         # logp are normalised log-probabilities: the kernel's log-softmax leaves them as they are. The
         # kernel's blank is the last class, as BLANK is. A label too long for the steps (which htr.train
         # never makes: _to_sample refuses it) costs 0 with no gradient instead of stopping the step.
-        return tf.compat.v1.nn.ctc_loss(labels, logp, out_len, time_major=False,
+        return tf.compat.v1.nn.ctc_loss(labels, tf.cast(logp, "float32"), out_len, time_major=False,
                                         ignore_longer_outputs_than_inputs=True)
     target_len = ops.sum(ops.cast(y_true >= 0, "int32"), axis=1)
     target = ops.where(y_true >= 0, y_true, 0)
