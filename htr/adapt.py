@@ -496,14 +496,18 @@ def _crop_sample(gray: np.ndarray, text: str, rng: np.random.Generator, config: 
     return _draw(gray, rng, config, lay)
 
 
-def _batch(samples, width: int):
+def _labels(labels) -> np.ndarray:
+    """Encoded labels as the training step takes them: (N, MAX_LABEL) int32, padded with -1."""
     from htr.train import MAX_LABEL
 
-    x = None if samples[0][0] is None else np.stack([s[0][:width] for s in samples])
-    y = np.full((len(samples), MAX_LABEL), -1, np.int32)
-    for i, (_, label) in enumerate(samples):
+    y = np.full((len(labels), MAX_LABEL), -1, np.int32)
+    for i, label in enumerate(labels):
         y[i, : len(label)] = label
-    return x, y
+    return y
+
+
+def _batch(samples, width: int):
+    return np.stack([s[0][:width] for s in samples]), _labels([label for _, label in samples])
 
 
 class _Held:
@@ -518,7 +522,7 @@ class _Held:
         self.steps = [p.content_steps for p in preps]
         pixels = np.stack([(p.x * 255).astype(np.uint8) for p in preps])
         self.x = bench.inputs(pixels, width)
-        _, self.y = _batch([(None, encode(t)) for t in self.texts], width)
+        self.y = _labels([encode(t) for t in self.texts])
 
 
 def _measure(bench: _Bench, held: _Held) -> tuple[float, float, list[str]]:
@@ -550,7 +554,7 @@ def _pool(bench: _TopBench, train, rng: np.random.Generator, config: AdaptConfig
             break
         samples = [_sample(g, t, rng, config, width) for g, t in train]
         xs.append(bench.inputs(np.stack([s[0] for s in samples]), width))
-        ys.append(_batch([(None, label) for _, label in samples], width)[1])
+        ys.append(_labels([label for _, label in samples]))
     return np.concatenate(xs), np.concatenate(ys)
 
 
@@ -632,12 +636,10 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
                 x, y = pool[0][picks], pool[1][picks]
             elif crops:
                 picks = rng.choice(len(crops), config.batch, p=crop_p)
-                samples = [_crop_sample(*crops[i], rng, config, width) for i in picks]
+                x, y = _batch([_crop_sample(*crops[i], rng, config, width) for i in picks], width)
             else:
                 picks = rng.integers(0, len(train), config.batch)
-                samples = [_sample(*train[i], rng, config, width) for i in picks]
-            if pool is None:
-                x, y = _batch(samples, width)
+                x, y = _batch([_sample(*train[i], rng, config, width) for i in picks], width)
             out = bench.trainer.train_on_batch(x, y, return_dict=True)
             losses.append(float(out["loss"]))
             step += 1
