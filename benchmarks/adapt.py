@@ -2,7 +2,7 @@
 
     python benchmarks/adapt.py [--split report] [--sources copiste,poilus,unipen,iam]
         [--train-lines 10] [--held-out 2] [--seconds 60] [--max-steps N] [--writers N]
-        [--lr 3e-4] [--bn frozen|train] [--layers all|head|top] [--draws 24] [--batch 4] [--patience 8] [--crop 768] [--weights W.h5]
+        [--lr 3e-4] [--bn frozen|train] [--layers all|head|top] [--draws 24] [--batch 4] [--patience 8] [--keep best|last] [--crop 768] [--weights W.h5]
         [--warm] [--out benchmarks/adapt]
 
 For every hand of ``--split`` (default: the **report** hands of the committed
@@ -173,6 +173,9 @@ def main(argv=None) -> int:
     ap.add_argument("--draws", type=int, default=None,
                     help="--layers top: samples drawn per training line before training (AdaptConfig.draws)")
     ap.add_argument("--batch", type=int, default=None)
+    ap.add_argument("--keep", choices=("best", "last"), default=None,
+                    help="best: early stopping on the held-back lines; last: the whole budget, the last weights "
+                         "(AdaptConfig.keep)")
     ap.add_argument("--patience", type=int, default=None,
                     help="measurements without a better held-back score before stopping (AdaptConfig.patience)")
     ap.add_argument("--crop", type=int, default=None,
@@ -191,7 +194,7 @@ def main(argv=None) -> int:
     config = AdaptConfig()
     for key, value in (("lr", args.lr), ("bn", args.bn), ("train", args.layers),
                        ("crop", args.crop), ("patience", args.patience),
-                       ("draws", args.draws), ("batch", args.batch)):
+                       ("draws", args.draws), ("batch", args.batch), ("keep", args.keep)):
         if value is not None:
             config = replace(config, **{key: value})
     need = args.train_lines + MIN_TEST

@@ -80,12 +80,17 @@ class AdaptConfig:
     crop: int = 0  # 0: train on whole lines; else on runs of words cut from them, this many columns wide
     eval_every: int = 3  # steps between measurements on the held-back lines
     patience: int = 40  # measurements without a better held-back score before stopping
+    keep: str = "best"  # "best": the weights of the best held-back measurement (early stopping);
+    #   "last": train for the whole budget and keep the last weights, the held-back lines only measured
+    #   before and after (so their CER after chose nothing)
     focal_alpha: float = 0.25
     focal_gamma: float = 0.5
 
     def __post_init__(self):
         if self.bn not in ("frozen", "train"):
             raise ValueError(f"bn must be 'frozen' or 'train', not {self.bn!r}")
+        if self.keep not in ("best", "last"):
+            raise ValueError(f"keep must be 'best' or 'last', not {self.keep!r}")
         if self.train not in ("all", "head", "top"):
             raise ValueError(f"train must be 'all', 'head' or 'top', not {self.train!r}")
         if not isinstance(self.draws, int) or isinstance(self.draws, bool) or self.draws < 1:
@@ -567,7 +572,9 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
     back: measured before, every ``config.eval_every`` steps and after; the
     weights with the best held-back CER (the lower loss on a tie) are kept,
     and training stops after ``config.patience`` measurements without a
-    better one. Without held-back lines the last weights are kept. The
+    better one. With ``config.keep == "last"``, or without held-back lines,
+    training runs for the whole budget and the last weights are kept; held-back
+    lines are then measured only before and after, so their CER after chose nothing. The
     budget is wall-clock, compiling included, and checked before every step
     (a step that would not end within it is not started; the first step
     always runs). ``max_steps`` bounds the steps too. Same ``seed`` and
@@ -615,6 +622,7 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
         pool = _pool(bench, train, rng, config, width, t0, seconds) if isinstance(bench, _TopBench) else None
         curve.append(Point(0, round(time.monotonic() - t0, 3), None, cer_before))
 
+        select = bool(held) and config.keep == "best"  # early stopping on the held-back lines
         step, bad, stopped = 0, 0, "time"
         compile_s = 0.0
         durations: list[float] = []
@@ -649,25 +657,33 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
             else:
                 durations.append(dt)
             cer = None
-            if held and (step % config.eval_every == 0):
+            if select and (step % config.eval_every == 0):
                 cer, loss, texts = _measure(bench, held_in)
                 if (cer, loss) < best:
                     best, best_step, bad, after = (cer, loss), step, 0, texts
                     best_weights = [np.array(v.numpy()) for v in bench.easter.weights]
                 else:
                     bad += 1
-            if cer is not None or not held:
+            if cer is not None or not select and step % config.eval_every == 0 or not held:
                 curve.append(Point(step, round(time.monotonic() - t0, 3), round(float(np.mean(losses)), 5),
                                    None if cer is None else round(cer, 5)))
                 losses = []
             if progress is not None:
                 progress(Progress(step, time.monotonic() - t0, min(1.0, (time.monotonic() - t0) / seconds),
                                   float(out["loss"]), cer, list(curve)))
-            if held and bad >= config.patience:
+            if select and bad >= config.patience:
                 stopped = "early"
                 break
 
-        if held:
+        if held and not select:  # the last weights, measured once on the held-back lines
+            cer_after, _, after = _measure(bench, held_in)
+            loss_last = round(float(np.mean(losses)), 5) if losses else None
+            if curve[-1].step == step:  # this step's point is there already: give it the CER
+                loss_last = curve.pop().loss
+            curve.append(Point(step, round(time.monotonic() - t0, 3), loss_last, round(cer_after, 5)))
+            result_model = copy_model(bench.easter)
+            best_step = step
+        elif held:
             result_model = copy_model(model)
             if best_weights is not None:
                 for v, value in zip(result_model.weights, best_weights):

@@ -89,6 +89,38 @@ def test_held_back_lines_before_after_and_a_curve(model, lines, adapted):
     json.dumps(res.summary())
 
 
+def test_keep_last_trains_on_and_measures_the_held_back_lines_once(model, lines, adapted, monkeypatch):
+    """keep='last': no early stopping; the held-back lines are measured before and after only, and the
+    kept weights are the last ones (the same as training with nothing held back would give for these lines)."""
+    from dataclasses import replace
+
+    import htr.adapt as A
+
+    calls = []
+    real_measure = A._measure
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real_measure(*args, **kwargs)
+
+    monkeypatch.setattr(A, "_measure", spy)
+    cfg = replace(CFG, keep="last", patience=1)  # patience would stop a 'best' run at once; 'last' ignores it
+    res = adapt(model, lines, seconds=600, held_out=1, seed=0, max_steps=5, config=cfg)
+    assert len(calls) == 2  # before and after
+    assert res.steps == res.best_step == 5 and res.stopped == "steps"
+    assert [p.step for p in res.curve] == [0, 2, 4, 5]
+    assert res.curve[0].cer == res.cer_before and res.curve[-1].cer == res.cer_after
+    assert all(p.cer is None and p.loss is not None for p in res.curve[1:-1])
+    assert res.curve[-1].loss is not None  # step 5's loss
+    assert len(res.before) == len(res.after) == 1
+    # the last weights: the same as an adaptation on the same four lines with none held back
+    same = adapt(model, lines[:-1], seconds=600, held_out=0, seed=0, max_steps=5, config=CFG)
+    for a, b in zip(res.model.weights, same.model.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="keep"):
+        AdaptConfig(keep="first")
+
+
 def test_same_seed_same_steps_same_weights(model, lines, adapted):
     a = adapt(model, lines, seconds=600, held_out=0, seed=5, max_steps=2, config=CFG)
     b = adapt(model, lines, seconds=600, held_out=0, seed=5, max_steps=2, config=CFG)
