@@ -244,7 +244,7 @@ def main(argv=None) -> int:
         f"CPU: {cpu_name()}, {os.cpu_count()} cores; flags {' '.join(f for f, have in cpu_flags().items() if have) or 'unknown'}; load average at the end {loadavg()}.",
         "",
         f"Per writer ({args.split} hands of `../shared/hands`, IAM e06 writers): adapt on the first "
-        f"{args.train_lines} lines ({args.held_out} held back for early stopping) within {args.seconds:g} s"
+        f"{args.train_lines} lines ({held_note(args.held_out, config.keep)}) within {args.seconds:g} s"
         + (f" and {args.max_steps} steps" if args.max_steps else "")
         + ", then greedy CER on the writer's **other** lines before and after. "
         + ("Each adaptation compiles its training graph afresh (as a new process does)."
@@ -273,6 +273,15 @@ def main(argv=None) -> int:
     write_md(args.out, md)
     print(f"median writer CER {med_b:.3f} -> {med_a:.3f}; wrote {args.out}.md and .csv")
     return 0
+
+
+def held_note(held_out: int, keep: str) -> str:
+    """What the held-back lines of a run were for."""
+    if not held_out:
+        return "none held back: trained on all of them for the whole budget, the last weights kept"
+    if keep == "last":
+        return f"{held_out} held back, measured before and after only: the last weights kept"
+    return f"{held_out} held back for early stopping"
 
 
 if __name__ == "__main__":
