@@ -114,7 +114,9 @@ if result is not None:
     resources.adapt_curve(summary["curve"])
     if not presentation():
         st.caption("Errors are marked against what you wrote: wrong, extra and missing characters. "
-                   "Two lines are few: the error moves by whole characters.")
+                   "Two lines are few: the error moves by whole characters. The held-back lines also chose "
+                   "which step's weights to keep, so the error after is the best of several readings and a "
+                   "little flattering; the benchmark (benchmarks/adapt.md) measures on lines that chose nothing.")
     model = result["model"]
     st.subheader("Try it: write anything")
     st.caption("Read by the model you started from and by your adapted copy, side by side.")

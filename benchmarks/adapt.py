@@ -83,7 +83,13 @@ top`, 63–231 steps in 14–34 s, all stopped early on patience 20), 16.1 % at 
 16.3 % at 3e-4 (`_M.md`): not adopted; patience 40, so that the minute is used, 14.7 % (`_N.md`; against K two
 hands better, two worse, two the same: it uses the minute, no gain is shown): adopted; with it, learning rate 2e-4
 15.6 % (`_O.md`) and batch 8 14.9 % (`_P.md`, 58–62 steps): not adopted; the head alone again with
-patience 80, 15.6 % (`_Q.md`, 264–458 steps): not adopted. Defaults now: learning rate 1e-4,
+patience 80, 15.6 % (`_Q.md`, 264–458 steps): not adopted. Fourth sitting (2026-12-05, morning, after the
+report run of 591329a had been seen; validation numbers only; the stage-11 weights from a copy, the same sha256):
+no line held back, all 10 trained on for the whole minute and the last weights kept (`--held-out 0`), 14.7 %
+(`_R.md`, 124–130 steps; against N two hands better, two worse, two the same); two held back but measured only
+before and after, the last weights kept (`--keep last`), 15.2 % (`_S.md`, 122–129 steps; against N three better,
+three worse): neither adopted. Early stopping on two lines neither shows a gain nor a loss here, and the app's
+live CER curve needs the measurements. Defaults now: learning rate 1e-4,
 batch 4, batch normalisation frozen at the learned statistics, every layer trained, whole lines, shear within
 ±8°, TACo on 1 sample in 5, held-back lines measured every 3 steps, patience 40. In every run one Poilus
 hand (poilus-AN_0008) got worse: two held-back lines are a noisy judge. These validation numbers chose the
