@@ -86,7 +86,7 @@ hands better, two worse, two the same: it uses the minute, no gain is shown): ad
 patience 80, 15.6 % (`_Q.md`, 264–458 steps): not adopted. Fourth sitting (2026-12-05, morning, after the
 report run of 591329a had been seen; validation numbers only; the stage-11 weights from a copy, the same sha256):
 no line held back, all 10 trained on for the whole minute and the last weights kept (`--held-out 0`), 14.7 %
-(`_R.md`, 124–130 steps; against N two hands better, two worse, two the same); two held back but measured only
+(`_R.md`, 124–130 steps; against N two hands better, three worse, one of them by one character, one the same); two held back but measured only
 before and after, the last weights kept (`--keep last`), 15.2 % (`_S.md`, 122–129 steps; against N three better,
 three worse): neither adopted. Early stopping on two lines neither shows a gain nor a loss here, and the app's
 live CER curve needs the measurements. Defaults now: learning rate 1e-4,
