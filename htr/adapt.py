@@ -664,7 +664,11 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
                     best_weights = [np.array(v.numpy()) for v in bench.easter.weights]
                 else:
                     bad += 1
-            if cer is not None or not select and step % config.eval_every == 0 or not held:
+            if select:  # a point where the held-back lines were measured
+                point = cer is not None
+            else:  # the loss only: every eval_every steps where lines are held back, else every step
+                point = not held or step % config.eval_every == 0
+            if point:
                 curve.append(Point(step, round(time.monotonic() - t0, 3), round(float(np.mean(losses)), 5),
                                    None if cer is None else round(cer, 5)))
                 losses = []
@@ -675,23 +679,21 @@ def adapt(model, lines, seconds: float = 60.0, held_out: int | None = None,
                 stopped = "early"
                 break
 
-        if held and not select:  # the last weights, measured once on the held-back lines
-            cer_after, _, after = _measure(bench, held_in)
-            loss_last = round(float(np.mean(losses)), 5) if losses else None
-            if curve[-1].step == step:  # this step's point is there already: give it the CER
-                loss_last = curve.pop().loss
-            curve.append(Point(step, round(time.monotonic() - t0, 3), loss_last, round(cer_after, 5)))
-            result_model = copy_model(bench.easter)
-            best_step = step
-        elif held:
+        if select:
             result_model = copy_model(model)
             if best_weights is not None:
                 for v, value in zip(result_model.weights, best_weights):
                     v.assign(value)
             cer_after = best[0]
-        else:
+        else:  # the last weights
             result_model = copy_model(bench.easter)
             best_step = step
+            if held:  # measured once, after
+                cer_after, _, after = _measure(bench, held_in)
+                loss_last = round(float(np.mean(losses)), 5) if losses else None
+                if curve[-1].step == step:  # this step's point is there already: give it the CER
+                    loss_last = curve.pop().loss
+                curve.append(Point(step, round(time.monotonic() - t0, 3), loss_last, round(cer_after, 5)))
     return AdaptResult(model=result_model, cer_before=cer_before, cer_after=cer_after, before=before,
                        after=after, held_texts=[t for _, t in held], train_texts=[t for _, t in train],
                        curve=curve, steps=step, best_step=best_step, seconds=round(time.monotonic() - t0, 3),
